@@ -1,0 +1,198 @@
+"""Constructor arguments + environment -> validated settings.
+
+Everything a user can get wrong is checked here, at construction, with a
+message that names the fix. Nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import math
+import os
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Optional
+from urllib.parse import urlparse
+
+DEFAULT_BASE_URL = "https://api.roark.ai"
+#: Stereo chunk size Roark expects ("about 256 KiB").
+DEFAULT_CHUNK_BYTES = 256 * 1024
+#: Upper bound on the time finalization may take once the call has ended.
+DEFAULT_FINALIZE_TIMEOUT_SECS = 10.0
+_FALSY = {"false", "0", "no", "off"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    agent_id: str
+    api_key: Optional[str]
+    base_url: str
+    agent_name: Optional[str] = None
+    agent_prompt: Optional[str] = None
+    integration_id: Optional[str] = None
+    is_test: bool = False
+    metadata: Optional[dict[str, Any]] = None
+    capture_audio: bool = True
+    sample_rate: Optional[int] = None
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES
+    max_uploads_in_flight: int = 4
+    finalize_timeout_secs: float = DEFAULT_FINALIZE_TIMEOUT_SECS
+    request_timeout_secs: float = 5.0
+    #: False when the kill switch is set or no key is available for a
+    #: remote Roark: the observer then does nothing at all.
+    enabled: bool = True
+    disabled_reason: Optional[str] = None
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def __repr__(self) -> str:  # never print the key
+        return f"Settings(agent_id={self.agent_id!r}, base_url={self.base_url!r}, enabled={self.enabled})"
+
+
+def is_loopback_url(url: str) -> bool:
+    host = urlparse(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _opt_str(name: str, value: Any) -> Optional[str]:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"RoarkObserver: {name} must be a string, got {type(value).__name__}")
+    return value
+
+
+def _check_base_url(url: str) -> str:
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ValueError(
+            f"RoarkObserver: base_url {url!r} is not an http(s) URL; "
+            f"leave it unset for Roark ({DEFAULT_BASE_URL}) or use e.g. http://127.0.0.1:8790"
+        )
+    if parsed.scheme != "https" and not is_loopback_url(url):
+        raise ValueError(
+            f"RoarkObserver: base_url {url!r} must use https unless it points at this machine "
+            "(127.0.0.1 / localhost); the API key would otherwise travel in clear text"
+        )
+    return url.rstrip("/")
+
+
+def _check_metadata(metadata: Any) -> Optional[dict[str, Any]]:
+    if metadata is None:
+        return None
+    if not isinstance(metadata, Mapping):
+        raise TypeError(
+            f"RoarkObserver: metadata must be a dict of JSON values, got {type(metadata).__name__}"
+        )
+    try:
+        # Round-trip so later mutation of the caller's dict cannot change
+        # what is sent, and so NaN/sets/objects fail here, not mid-call.
+        return json.loads(json.dumps(dict(metadata), allow_nan=False))
+    except (TypeError, ValueError) as e:
+        raise ValueError(
+            f"RoarkObserver: metadata must be JSON-serializable (str, numbers, bools, None, lists, dicts): {e}"
+        ) from None
+
+
+def _get(obj: Any, name: str) -> Any:
+    if obj is None:
+        return None
+    if isinstance(obj, Mapping):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def call_id_from_runner_args(runner_args: Any) -> Optional[str]:
+    """SmallWebRTC's peer connection id, else the Pipecat Cloud session id."""
+    pc_id = _get(_get(runner_args, "webrtc_connection"), "pc_id")
+    if isinstance(pc_id, str) and pc_id:
+        return pc_id
+    session_id = _get(runner_args, "session_id")
+    if session_id:
+        return str(session_id)
+    return None
+
+
+def resolve_call_id(pipecat_call_id: Optional[str], runner_args: Any) -> str:
+    if pipecat_call_id is not None:
+        if not isinstance(pipecat_call_id, str) or not pipecat_call_id.strip():
+            raise ValueError("RoarkObserver: pipecat_call_id must be a non-empty string")
+        return pipecat_call_id
+    return call_id_from_runner_args(runner_args) or str(uuid.uuid4())
+
+
+def observability_enabled(env: Mapping[str, str]) -> bool:
+    value = env.get("ROARK_OBSERVABILITY_ENABLED")
+    return value is None or value.strip().lower() not in _FALSY
+
+
+def build_settings(
+    *,
+    agent_id: Any,
+    api_key: Any = None,
+    agent_name: Any = None,
+    agent_prompt: Any = None,
+    roark_integration_id: Any = None,
+    is_test: Any = False,
+    metadata: Any = None,
+    capture_audio: Any = True,
+    base_url: Any = None,
+    sample_rate: Any = None,
+    finalize_timeout_secs: Any = DEFAULT_FINALIZE_TIMEOUT_SECS,
+    env: Optional[Mapping[str, str]] = None,
+) -> Settings:
+    env = os.environ if env is None else env
+    if not isinstance(agent_id, str) or not agent_id.strip():
+        raise ValueError(
+            "RoarkObserver: agent_id is required: a stable id for this agent, e.g. agent_id=\"support-bot-v3\""
+        )
+    for name, value in (("is_test", is_test), ("capture_audio", capture_audio)):
+        if not isinstance(value, bool):
+            raise TypeError(f"RoarkObserver: {name} must be True or False, got {value!r}")
+    if sample_rate is not None and (not isinstance(sample_rate, int) or isinstance(sample_rate, bool) or not 8000 <= sample_rate <= 96000):
+        raise ValueError("RoarkObserver: sample_rate must be an int between 8000 and 96000 (or None for the pipeline's rate)")
+    if (
+        not isinstance(finalize_timeout_secs, (int, float))
+        or isinstance(finalize_timeout_secs, bool)
+        or not math.isfinite(finalize_timeout_secs)
+        or finalize_timeout_secs <= 0
+    ):
+        raise ValueError("RoarkObserver: finalize_timeout_secs must be a positive number of seconds")
+
+    api_key = _opt_str("api_key", api_key) or env.get("ROARK_API_KEY") or None
+    integration_id = _opt_str("roark_integration_id", roark_integration_id) or env.get("ROARK_INTEGRATION_ID") or None
+    url = _opt_str("base_url", base_url) or env.get("ROARK_BASE_URL") or DEFAULT_BASE_URL
+    url = _check_base_url(url)
+
+    enabled, reason = True, None
+    if not observability_enabled(env):
+        enabled, reason = False, "ROARK_OBSERVABILITY_ENABLED is off"
+    elif not api_key and not is_loopback_url(url):
+        enabled, reason = False, "no API key"
+
+    headers = {}
+    if api_key:
+        headers = {"x-roark-api-key": api_key, "Authorization": f"Bearer {api_key}"}
+
+    return Settings(
+        agent_id=agent_id,
+        api_key=api_key,
+        base_url=url,
+        agent_name=_opt_str("agent_name", agent_name),
+        agent_prompt=_opt_str("agent_prompt", agent_prompt),
+        integration_id=integration_id,
+        is_test=is_test,
+        metadata=_check_metadata(metadata),
+        capture_audio=capture_audio,
+        sample_rate=sample_rate,
+        finalize_timeout_secs=float(finalize_timeout_secs),
+        enabled=enabled,
+        disabled_reason=reason,
+        headers=headers,
+    )

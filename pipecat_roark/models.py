@@ -1,0 +1,114 @@
+"""The wire format Roark receives, as pydantic models.
+
+This is the one place that says what goes over the wire (see the contract in
+ROARK_CONTRACT.md). Fields are snake_case in Python and camelCase on the
+wire; fields left as ``None`` are omitted, because the contract distinguishes
+"absent" from "null" (only ``callStartedAt`` may be null).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+
+class WireModel(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        # Extensions (fields Roark stores as JSON without knowing them) are
+        # allowed on every record so later features can add to them.
+        extra="allow",
+    )
+
+    def to_wire(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+class Turn(WireModel):
+    role: Literal["user", "assistant"]
+    content: str
+    timestamp: str
+    end_timestamp: str
+    audio_offset_ms: Optional[int] = Field(default=None, ge=0)
+    end_audio_offset_ms: Optional[int] = Field(default=None, ge=0)
+    user_id: Optional[str] = None
+    language: Optional[str] = None
+    # Extension: the caller cut this assistant turn off.
+    interrupted: Optional[bool] = None
+
+
+class ToolCallRecord(WireModel):
+    kind: Literal["tool_call"] = "tool_call"
+    tool_call_id: str
+    name: str
+    arguments: str
+    timestamp: str
+    audio_offset_ms: Optional[int] = Field(default=None, ge=0)
+
+
+class ToolResultRecord(WireModel):
+    kind: Literal["tool_result"] = "tool_result"
+    tool_call_id: str
+    content: str
+    timestamp: str
+    audio_offset_ms: Optional[int] = Field(default=None, ge=0)
+
+
+ToolRecord = Union[ToolCallRecord, ToolResultRecord]
+
+
+class CallStarted(WireModel):
+    event: Literal["call-started"] = "call-started"
+    pipecat_call_id: str
+    event_timestamp: str
+    agent_id: str
+    agent_name: Optional[str] = None
+    agent_prompt: Optional[str] = None
+    roark_integration_id: Optional[str] = None
+    is_test: Optional[bool] = None
+    metadata: Optional[dict[str, Any]] = None
+
+
+class CallEnded(WireModel):
+    event: Literal["call-ended"] = "call-ended"
+    pipecat_call_id: str
+    event_timestamp: str
+    # Always present on the wire, possibly null: excluded from the
+    # omit-if-None rule in to_wire().
+    call_started_at: Optional[str] = None
+    call_ended_at: str
+    call_ended_reason: str
+    agent_spoke_first: Optional[bool] = None
+    recording_sample_rate: Optional[int] = None
+    recording_num_channels: Optional[int] = None
+    transcript: Optional[list[Turn]] = None
+    tool_calls: Optional[list[ToolRecord]] = None
+    roark_integration_id: Optional[str] = None
+    metrics: Optional[list[dict[str, Any]]] = None
+
+    def to_wire(self) -> dict[str, Any]:
+        wire = super().to_wire()
+        wire.setdefault("callStartedAt", None)
+        return wire
+
+
+class UploadUrl(BaseModel):
+    """Response of the chunk-upload-url endpoint (bare or wrapped in "data")."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    upload_url: str
+    s3_key: Optional[str] = None
+    chunk_index: Optional[int] = None
+    expires_in_seconds: Optional[int] = None
+    method: Optional[str] = None
+    content_type: Optional[str] = None
+
+    @classmethod
+    def from_response(cls, body: Any) -> "UploadUrl":
+        if isinstance(body, dict) and isinstance(body.get("data"), dict):
+            body = body["data"]
+        return cls.model_validate(body)

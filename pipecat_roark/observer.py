@@ -1,0 +1,447 @@
+"""RoarkObserver: Pipecat frames -> one call -> Roark.
+
+Two sources feed one :class:`~pipecat_roark.call.Call`:
+
+- the recorder (``roark.audio_processor``), inline, for everything that has
+  to be placed on the recording's timeline or that only means something where
+  the caller hears it: speaking edges, heard words, interruptions, the end;
+- this observer, from its own queue, for what never passes the recorder or
+  needs no position: the start, transcriptions, tool calls.
+
+Both stamp events with the pipeline clock (the observer uses the push time
+Pipecat recorded, never the time it got round to reading the frame), so
+nothing depends on how far the observer lags. ``on_push_frame`` does O(1)
+work and never awaits the network; everything that waits is in
+:mod:`pipecat_roark.delivery`, in tasks of its own, under a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections import OrderedDict
+from typing import Any, Optional
+
+from loguru import logger
+from pipecat.frames.frames import (
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
+    CancelFrame,
+    EndFrame,
+    FunctionCallInProgressFrame,
+    FunctionCallResultFrame,
+    InterruptionFrame,
+    StartFrame,
+    StopFrame,
+    TranscriptionFrame,
+    TTSTextFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
+)
+from pipecat.observers.base_observer import BaseObserver, FramePushed
+from pipecat.processors.audio.audio_buffer_processor import AudioBufferProcessor
+from pipecat.processors.frame_processor import FrameDirection
+
+from .call import Call
+from .client import RoarkClient
+from .config import DEFAULT_FINALIZE_TIMEOUT_SECS, Settings, build_settings, resolve_call_id
+from .delivery import CallDelivery
+from .recorder import AudioTap, Capture, RoarkAudioRecorder
+from .text import clean_text
+
+_OBSERVED = (
+    StartFrame,
+    TranscriptionFrame,
+    FunctionCallInProgressFrame,
+    FunctionCallResultFrame,
+    # Only used when the recorder is not in the pipeline:
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
+    TTSTextFrame,
+    InterruptionFrame,
+    EndFrame,
+    CancelFrame,
+    StopFrame,
+)
+_SUPPORTS_FIRST_PUSH = "observe_every_push" in inspect.signature(BaseObserver.__init__).parameters
+_DEDUPE_SIZE = 512
+
+
+class CallLog:
+    """loguru with the call id on every line."""
+
+    def __init__(self, call_id: str):
+        self._prefix = f"Roark call {call_id}: "
+        self._log = logger.bind(pipecat_call_id=call_id).opt(depth=1)
+
+    def debug(self, msg: str) -> None:
+        self._log.debug(self._prefix + msg)
+
+    def info(self, msg: str) -> None:
+        self._log.info(self._prefix + msg)
+
+    def warning(self, msg: str) -> None:
+        self._log.warning(self._prefix + msg)
+
+    def error(self, msg: str) -> None:
+        self._log.error(self._prefix + msg)
+
+    def exception(self, msg: str) -> None:
+        self._log.opt(exception=True).error(self._prefix + msg)
+
+
+def _end_reason(frame: Any, reason: Optional[str]) -> str:
+    if reason:
+        return reason
+    given = getattr(frame, "reason", None)
+    if given:
+        return clean_text(given, 500)
+    if isinstance(frame, CancelFrame):
+        return "cancelled"
+    if isinstance(frame, StopFrame):
+        return "stopped"
+    if isinstance(frame, EndFrame):
+        return "ended"
+    return "pipeline-finished"
+
+
+class RoarkObserver(BaseObserver):
+    """Captures one Pipecat call and ships it to Roark.
+
+    Create one per call, pass it to ``PipelineWorker(observers=[...])`` and
+    put ``roark.audio_processor`` right after ``transport.output()``.
+    """
+
+    def __init__(
+        self,
+        *,
+        agent_id: str,
+        api_key: Optional[str] = None,
+        agent_name: Optional[str] = None,
+        agent_prompt: Optional[str] = None,
+        audio_buffer_processor: Optional[AudioBufferProcessor] = None,
+        pipecat_call_id: Optional[str] = None,
+        runner_args: Any = None,
+        roark_integration_id: Optional[str] = None,
+        is_test: bool = False,
+        metadata: Optional[dict[str, Any]] = None,
+        capture_audio: bool = True,
+        base_url: Optional[str] = None,
+        sample_rate: Optional[int] = None,
+        finalize_timeout_secs: float = DEFAULT_FINALIZE_TIMEOUT_SECS,
+        **kwargs: Any,
+    ):
+        if _SUPPORTS_FIRST_PUSH:
+            kwargs.setdefault("observe_every_push", False)
+        super().__init__(**kwargs)
+        if audio_buffer_processor is not None and not isinstance(audio_buffer_processor, AudioBufferProcessor):
+            raise TypeError(
+                "RoarkObserver: audio_buffer_processor must be a pipecat AudioBufferProcessor "
+                f"(got {type(audio_buffer_processor).__name__}); or leave it unset and use roark.audio_processor"
+            )
+        self._settings: Settings = build_settings(
+            agent_id=agent_id, api_key=api_key, agent_name=agent_name, agent_prompt=agent_prompt,
+            roark_integration_id=roark_integration_id, is_test=is_test, metadata=metadata,
+            capture_audio=capture_audio, base_url=base_url, sample_rate=sample_rate,
+            finalize_timeout_secs=finalize_timeout_secs,
+        )
+        self._call_id = resolve_call_id(pipecat_call_id, runner_args)
+        self._log = CallLog(self._call_id)
+        self._call = Call(self._call_id)
+        s = self._settings
+        self._enabled = s.enabled
+        if not s.enabled:
+            if s.disabled_reason == "no API key":
+                self._log.error(
+                    f"no Roark API key: set ROARK_API_KEY (or pass api_key=) to send calls to {s.base_url}; "
+                    "this call will not be recorded"
+                )
+            else:
+                self._log.info(f"Roark observability is off ({s.disabled_reason}); nothing will be recorded or sent")
+        sink = self if self._enabled else None
+        record = self._enabled and s.capture_audio
+        self._tap: Optional[AudioTap] = None
+        if audio_buffer_processor is not None:
+            self._tap = AudioTap(audio_buffer_processor, sink, self if self._enabled else None, record)
+            self._processor: AudioBufferProcessor = audio_buffer_processor
+            self._capture: Capture = self._tap.capture
+        else:
+            self._processor = RoarkAudioRecorder(
+                sink=sink, observer=self if self._enabled else None, record=record, sample_rate=s.sample_rate,
+                chunk_bytes=s.chunk_bytes,
+            )
+            self._capture = self._processor.capture
+        self._delivery = CallDelivery(
+            RoarkClient(s.base_url, s.headers, s.request_timeout_secs), self._call_id,
+            max_in_flight=s.max_uploads_in_flight, finalize_timeout=s.finalize_timeout_secs, log=self._log,
+        )
+        self._seen: OrderedDict[int, None] = OrderedDict()
+        self._started = False
+        self._final_task: Optional[asyncio.Task] = None
+        self._finalized = False
+        self._warned: set[str] = set()
+
+    # -- public API --------------------------------------------------------
+
+    @property
+    def pipecat_call_id(self) -> str:
+        """The id sent with every request of this call."""
+        return self._call_id
+
+    @property
+    def audio_processor(self) -> AudioBufferProcessor:
+        """Put this right after ``transport.output()`` in the pipeline."""
+        return self._processor
+
+    @property
+    def enabled(self) -> bool:
+        return self._enabled
+
+    @property
+    def delivery_stats(self):
+        return self._delivery.stats
+
+    async def aflush(self, reason: str = "flushed") -> bool:
+        """Finalize the call now (idempotent). For transports that end without an EndFrame.
+
+        Returns True once call-ended has been delivered. Waits at most
+        ``finalize_timeout_secs``.
+        """
+        if not self._enabled:
+            return False
+        try:
+            self._capture.end(reason=clean_text(reason, 500) or "flushed")
+            self._on_end(self._now_ns(), clean_text(reason, 500) or "flushed")
+        except Exception:
+            self._log.exception("error while flushing")
+        return await self._await_final()
+
+    # -- BaseObserver ------------------------------------------------------
+
+    async def on_pipeline_started(self):
+        if not self._enabled or self._started:
+            return
+        try:
+            if not self._capture.started:
+                # StartFrame has been through every processor: the recorder
+                # is not among them. Capture what we can without it.
+                clock = self._clock
+                now_ns = clock.get_time() if clock is not None else 0
+                self.capture_started(None, now_ns, time.time() - now_ns / 1e9)
+                self._warn_once(
+                    "no-processor",
+                    "roark.audio_processor is not in the pipeline, so there is no recording and the words are "
+                    "taken as generated; put it right after transport.output()",
+                )
+        except Exception:
+            self._log.exception("error at pipeline start")
+
+    async def on_push_frame(self, data: FramePushed):
+        frame = data.frame
+        if not self._enabled or self._finalized or not isinstance(frame, _OBSERVED):
+            return
+        try:
+            first = getattr(data, "first_push", None)
+            if first is False:
+                return
+            if first is None and not self._first_sight(frame.id):
+                return
+            self._handle(frame, data)
+        except Exception:
+            self._log.exception(f"error handling {type(frame).__name__}; the call continues")
+
+    async def cleanup(self):
+        """Always awaited by Pipecat at teardown: the last chance to deliver."""
+        try:
+            await super().cleanup()
+        except Exception:
+            pass
+        if not self._enabled:
+            return
+        try:
+            if not self._call.ended:
+                self._capture.end(reason="pipeline-finished")
+                self._on_end(self._now_ns(), self._fallback_reason or "pipeline-finished")
+        except Exception:
+            self._log.exception("error while finalizing at teardown")
+        await self._await_final()
+
+    # -- frames seen by the observer ----------------------------------------
+
+    _fallback_reason: Optional[str] = None
+    _clock: Any = None
+
+    def _first_sight(self, frame_id: int) -> bool:
+        # Pipecat < 1.12 reports every hop of a frame; remember recent ids.
+        if frame_id in self._seen:
+            return False
+        self._seen[frame_id] = None
+        if len(self._seen) > _DEDUPE_SIZE:
+            self._seen.popitem(last=False)
+        return True
+
+    def _handle(self, frame: Any, data: FramePushed) -> None:
+        t = data.timestamp
+        call = self._call
+        if isinstance(frame, TranscriptionFrame):
+            call.transcription(t, frame.text, getattr(frame, "user_id", None), getattr(frame, "language", None))
+        elif isinstance(frame, FunctionCallInProgressFrame):
+            call.tool_call(t, frame.tool_call_id, frame.function_name, frame.arguments, pos=self._capture.position_at(t))
+        elif isinstance(frame, FunctionCallResultFrame):
+            props = getattr(frame, "properties", None)
+            final = getattr(props, "is_final", True) is not False
+            result = frame.result
+            error = getattr(frame, "error", None)
+            if result is None and error:
+                result = {"error": clean_text(error, 2000)}
+            call.tool_result(t, frame.tool_call_id, result, frame.function_name, frame.arguments,
+                             pos=self._capture.position_at(t), final=final)
+        elif isinstance(frame, StartFrame):
+            self._clock = getattr(data.source, "get_clock", lambda: None)()
+        elif not self._capture.started:
+            self._handle_without_recorder(frame, data)
+
+    def _handle_without_recorder(self, frame: Any, data: FramePushed) -> None:
+        """Degraded capture when the recorder is missing: words as generated."""
+        t = data.timestamp
+        call = self._call
+        downstream = data.direction == FrameDirection.DOWNSTREAM
+        if isinstance(frame, TTSTextFrame):
+            call.bot_text(t, frame.text, bool(getattr(frame, "includes_inter_frame_spaces", False)))
+        elif not downstream:
+            return  # broadcast frames: count the downstream copy only
+        elif isinstance(frame, UserStartedSpeakingFrame):
+            call.user_started(t)
+        elif isinstance(frame, UserStoppedSpeakingFrame):
+            call.user_stopped(t)
+        elif isinstance(frame, BotStartedSpeakingFrame):
+            call.bot_started(t)
+        elif isinstance(frame, BotStoppedSpeakingFrame):
+            call.bot_stopped(t)
+        elif isinstance(frame, InterruptionFrame):
+            call.interruption(t)
+        elif isinstance(frame, (EndFrame, CancelFrame, StopFrame)):
+            # Without the recorder we cannot see the EndFrame leave the output
+            # transport; keep the reason and finalize at teardown.
+            self._fallback_reason = self._fallback_reason or _end_reason(frame, None)
+            if isinstance(frame, (CancelFrame, StopFrame)):
+                self._on_end(t, self._fallback_reason)
+
+    # -- the capture sink (called inline by the recorder) ---------------------
+
+    def capture_started(self, sample_rate: Optional[int], t_ns: int, wall_origin: float) -> None:
+        if sample_rate:
+            self._call.set_recording(sample_rate, 2)
+        if self._started:
+            return
+        self._started = True
+        self._call.start(t_ns, wall_origin)
+        self._delivery.send_started(self._call.build_started(self._settings, t_ns))
+        self._log.info(f"call started (agent {self._settings.agent_id}), sending to {self._settings.base_url}")
+
+    def capture_chunk(self, index: int, data: bytes, sample_rate: Optional[int] = None, num_channels: Optional[int] = None) -> None:
+        if sample_rate:  # a user's own processor decides its format
+            self._call.set_recording(sample_rate, num_channels or 2)
+        if self._settings.capture_audio:
+            self._delivery.add_chunk(index, data)
+
+    def capture_event(self, kind: str, t_ns: int, pos: Optional[int], **kw: Any) -> None:
+        call = self._call
+        if kind == "bot_text":
+            call.bot_text(t_ns, kw.get("text"), kw.get("spaced", False))
+        elif kind == "user_started":
+            call.user_started(t_ns, pos)
+        elif kind == "user_stopped":
+            call.user_stopped(t_ns, pos)
+        elif kind == "bot_started":
+            call.bot_started(t_ns, pos)
+        elif kind == "bot_onset":
+            call.bot_onset(t_ns, pos)
+        elif kind == "bot_stopped":
+            call.bot_stopped(t_ns, pos)
+        elif kind == "interruption":
+            call.interruption(t_ns, pos)
+        elif kind == "end":
+            self._on_end(t_ns, _end_reason(kw.get("frame"), kw.get("reason")))
+
+    # -- finalization ------------------------------------------------------
+
+    def _now_ns(self) -> int:
+        clock = getattr(self._capture, "_clock", None) or self._clock
+        try:
+            return clock.get_time() if clock is not None else 0
+        except Exception:
+            return 0
+
+    def _on_end(self, t_ns: int, reason: str) -> None:
+        if not self._started:
+            # Ended before it started (e.g. cancelled during setup): still a call.
+            self.capture_started(self._call.sample_rate, 0, time.time())
+        if self._call.end(t_ns, reason):
+            self._log.info(f"call ended ({reason}); delivering")
+            self._final_task = asyncio.create_task(self._finalize())
+
+    async def _finalize(self) -> bool:
+        s = self._settings
+        try:
+            ok = await self._delivery.finish(
+                lambda delivered: self._call.build_ended(s, now_wall=time.time(), recording_delivered=delivered)
+            )
+        except Exception:
+            self._log.exception("finalization failed")
+            ok = False
+        finally:
+            self._finalized = True
+        st = self._delivery.stats
+        audio = f"{st.chunks_delivered}/{st.chunks_produced} recording chunks"
+        if ok:
+            self._log.info(f"call delivered to Roark ({audio})")
+        else:
+            self._log.error(f"call-ended could not be delivered ({audio}); see the warnings above")
+        return ok
+
+    async def _await_final(self) -> bool:
+        task = self._final_task
+        if task is None:
+            return False
+        deadline = time.monotonic() + self._settings.finalize_timeout_secs + 1.0
+        cancelled = False
+        while not task.done():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                await asyncio.wait_for(asyncio.shield(task), remaining)
+            except asyncio.CancelledError:
+                # The host is tearing tasks down; the delivery runs in a task
+                # of its own and is already bounded, so let it finish first.
+                if cancelled:
+                    raise
+                cancelled = True
+            except (asyncio.TimeoutError, Exception):
+                break
+        if not task.done():
+            self._delivery.abort()
+        if cancelled:
+            raise asyncio.CancelledError()
+        return task.done() and not task.cancelled() and task.exception() is None and bool(task.result())
+
+    # -- wiring feedback (called by the recorder) ----------------------------
+
+    def _auto_registered(self) -> None:
+        self._warn_once(
+            "auto-registered",
+            "RoarkObserver was not registered with the pipeline, so roark.audio_processor registered it; "
+            "pass it as PipelineWorker(pipeline, observers=[roark]) (PipelineParams(observers=...) is ignored on Pipecat 1.x)",
+        )
+
+    def _wiring_unverified(self) -> None:
+        self._log.debug("could not check that the observer is registered with the worker")
+
+    def _warn_once(self, key: str, msg: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            self._log.warning(msg)

@@ -1,0 +1,525 @@
+"""The inline part: the processor users splice right after ``transport.output()``.
+
+It is the one place that knows the recording's own timeline, so it owns:
+
+- "sample 0" (the first audio it stores) and the position of everything after;
+- the stereo recording (left = caller, right = bot), cut into numbered
+  ~256 KiB chunks in the order they are produced;
+- the turn edges, measured on that timeline where the sound is;
+- the words the caller heard (the output transport releases a
+  ``TTSTextFrame`` right before it, only once its audio has played);
+- the end of the call: an ``EndFrame`` reaches it only after the transport
+  has played everything queued before it.
+
+It does this synchronously as frames pass, in O(1) per frame, and hands the
+results to a sink (the observer's call session); it never waits on the
+network. It is an ``AudioBufferProcessor`` so that handlers users attach to
+``on_audio_data`` / ``on_track_audio_data`` keep working as documented, but
+it replaces the stock buffering with a leaner one (see ``_Tracks``).
+
+A user who brings their own ``AudioBufferProcessor`` gets the same capture
+through :class:`AudioTap`, which hooks that processor instead.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Optional, Protocol
+
+import numpy as np
+from loguru import logger
+from pipecat.audio.utils import create_stream_resampler
+from pipecat.frames.frames import (
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
+    CancelFrame,
+    EndFrame,
+    Frame,
+    InputAudioRawFrame,
+    InterruptionFrame,
+    OutputAudioRawFrame,
+    StartFrame,
+    StopFrame,
+    TTSTextFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
+    VADUserStartedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
+)
+from pipecat.processors.audio.audio_buffer_processor import AudioBufferProcessor
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+
+from .config import DEFAULT_CHUNK_BYTES
+from .timeline import BOT, USER, Timeline
+
+#: Frames that matter to the capture besides audio; one isinstance check
+#: rejects everything else.
+EVENT_FRAMES = (
+    VADUserStartedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
+    TTSTextFrame,
+    InterruptionFrame,
+    EndFrame,
+    CancelFrame,
+    StopFrame,
+)
+#: ABP and Pipecat insert silence when a track gets no audio for this long.
+GAP_SECS = 0.2
+#: A bot onset not found within this much audio keeps its first estimate.
+ONSET_SEARCH_SECS = 2.0
+
+
+class CaptureSink(Protocol):
+    """What the capture reports to (implemented by the observer's session)."""
+
+    def capture_started(self, sample_rate: Optional[int], t_ns: int, wall_origin: float) -> None: ...
+    def capture_chunk(self, index: int, data: bytes, **kw: Any) -> None: ...
+    def capture_event(self, kind: str, t_ns: int, pos: Optional[int], **kw: Any) -> None: ...
+
+
+class _Tracks:
+    """Two aligned mono tracks, optionally stored, cut into stereo chunks.
+
+    Alignment follows Pipecat's AudioBufferProcessor so recordings look the
+    same: a track that is not speaking is padded with silence up to the
+    other's position before the other grows, and a track that received
+    nothing for more than 200 ms of wall time gets that gap as silence.
+    """
+
+    def __init__(self, sample_rate: int, store: bool, chunk_bytes: int):
+        self.rate = sample_rate
+        self.timeline = Timeline(sample_rate)
+        self.store = store
+        self.chunk_samples = max(1, chunk_bytes // 4)  # stereo s16: 4 bytes per sample pair
+        self.bufs = (bytearray(), bytearray())
+        self.emitted = 0  # samples per track already cut into chunks
+        self.speaking = [False, False]
+        self.last_write = [None, None]  # monotonic time of the last audio per track
+        self.first_audio = False
+
+    def append(self, track: int, pcm: bytes, now: float) -> None:
+        samples = np.frombuffer(pcm, dtype="<i2")
+        n = len(samples)
+        if not n:
+            return
+        tl = self.timeline
+        other = 1 - track
+        last = self.last_write[track]
+        if last is not None:
+            gap = now - last - n / self.rate
+            if gap > GAP_SECS:
+                self._pad(track, int(gap * self.rate))
+        self.last_write[track] = now
+        if not self.speaking[other]:
+            behind = tl.pos(track) - tl.pos(other)
+            if behind > 0:
+                self._pad(other, behind)
+                self.last_write[other] = now
+        tl.tracks[track].append(samples)
+        if self.store:
+            self.bufs[track].extend(pcm)
+        self.first_audio = True
+
+    def _pad(self, track: int, n: int) -> None:
+        if n <= 0:
+            return
+        self.timeline.tracks[track].pad(n)
+        if self.store:
+            self.bufs[track].extend(bytes(2 * n))
+
+    def take_chunks(self, final: bool = False) -> list[tuple[bytes, bytes, bytes]]:
+        """Whole chunks ready (or, if final, everything), as (stereo, user, bot)."""
+        if not self.store:
+            return []
+        out = []
+        c = self.chunk_samples
+        while True:
+            lu, lb = len(self.bufs[0]) // 2, len(self.bufs[1]) // 2
+            if min(lu, lb) >= c:
+                n = c
+            elif max(lu, lb) >= 2 * c or (final and max(lu, lb) > 0):
+                # One track is stuck (no audio, "speaking" flag held): pad it
+                # rather than hold the other's audio without bound.
+                short = 0 if lu < lb else 1
+                self._pad(short, abs(lu - lb))
+                n = min(c, max(lu, lb))
+            else:
+                return out
+            out.append(self._cut(n))
+
+    def _cut(self, n: int) -> tuple[bytes, bytes, bytes]:
+        ub, bb = self.bufs
+        user = bytes(ub[: 2 * n])
+        bot = bytes(bb[: 2 * n])
+        del ub[: 2 * n]
+        del bb[: 2 * n]
+        stereo = np.empty(2 * n, dtype="<i2")
+        stereo[0::2] = np.frombuffer(user, dtype="<i2")
+        stereo[1::2] = np.frombuffer(bot, dtype="<i2")
+        self.emitted += n
+        return stereo.tobytes(), user, bot
+
+
+class Capture:
+    """Frames in (inline, in pipeline order), call events and chunks out."""
+
+    def __init__(self, sink: Optional[CaptureSink], *, store_audio: bool, track_positions: Optional[bool] = None,
+                 chunk_bytes: int = DEFAULT_CHUNK_BYTES, sample_rate: Optional[int] = None):
+        self.sink = sink
+        self.store_audio = store_audio
+        # Positions need the audio's levels but not the audio itself (a
+        # user's own processor stores it).
+        self.track_positions = store_audio if track_positions is None else track_positions
+        self.chunk_bytes = chunk_bytes
+        self.init_rate = sample_rate
+        self.tracks: Optional[_Tracks] = None
+        self.started = False
+        self.ended = False
+        self.next_chunk = 0
+        self._clock: Any = None
+        self._resamplers = (create_stream_resampler(), create_stream_resampler())
+        self._vad_onset: Optional[tuple[int, int]] = None
+        self._vad_offset: Optional[tuple[int, int]] = None
+        self._user_start: Optional[tuple[int, int]] = None
+        self._bot_onset_from: Optional[int] = None
+        self._failed = False
+
+    # -- helpers -----------------------------------------------------------
+
+    def _now_ns(self) -> int:
+        try:
+            return self._clock.get_time() if self._clock is not None else 0
+        except Exception:
+            return 0
+
+    def _at(self, pos: int, ref_pos: int, ref_t: int) -> tuple[int, int]:
+        """(t_ns, pos) for a position, timed relative to a known (pos, t)."""
+        rate = self.tracks.rate if self.tracks else 1
+        return ref_t + int((pos - ref_pos) * 1e9 / rate), pos
+
+    def _emit(self, kind: str, t_ns: int, pos: Optional[int], **kw: Any) -> None:
+        if self.sink is not None:
+            self.sink.capture_event(kind, t_ns, pos, **kw)
+
+    def position_at(self, t_ns: int) -> Optional[int]:
+        """Best estimate of the recording position at pipeline time ``t_ns``."""
+        if self.tracks is None or not self.tracks.first_audio:
+            return None
+        now_t = self._now_ns()
+        pos = self.tracks.timeline.now - int((now_t - t_ns) * self.tracks.rate / 1e9)
+        return max(0, pos)
+
+    # -- frames ------------------------------------------------------------
+
+    def start(self, frame: StartFrame, clock: Any) -> None:
+        if self.started:
+            return
+        self.started = True
+        self._clock = clock
+        rate = self.init_rate or getattr(frame, "audio_out_sample_rate", None) or 24000
+        if self.track_positions:
+            self.tracks = _Tracks(rate, self.store_audio, self.chunk_bytes)
+        t = self._now_ns()
+        if self.sink is not None:
+            self.sink.capture_started(rate if self.store_audio else None, t, time.time() - t / 1e9)
+
+    async def audio(self, frame: Any, track: int) -> list[tuple[int, bytes, bytes, bytes]]:
+        tracks = self.tracks
+        if tracks is None or self.ended:
+            return []
+        pcm = frame.audio
+        if frame.sample_rate != tracks.rate:
+            pcm = await self._resamplers[track].resample(pcm, frame.sample_rate, tracks.rate)
+        if getattr(frame, "num_channels", 1) == 2 and pcm:
+            # Rare: a stereo source. Record its left channel.
+            pcm = np.frombuffer(pcm, dtype="<i2")[0::2].tobytes()
+        tracks.append(track, pcm, time.monotonic())
+        if track == BOT and self._bot_onset_from is not None:
+            self._look_for_bot_onset()
+        return self._chunks(False)
+
+    def _chunks(self, final: bool) -> list[tuple[int, bytes, bytes, bytes]]:
+        if self.tracks is None:
+            return []
+        out = []
+        for stereo, user, bot in self.tracks.take_chunks(final):
+            index = self.next_chunk
+            self.next_chunk += 1
+            if self.sink is not None:
+                self.sink.capture_chunk(index, stereo)
+            out.append((index, stereo, user, bot))
+        return out
+
+    def _look_for_bot_onset(self) -> None:
+        tl = self.tracks.timeline
+        start = self._bot_onset_from
+        found = tl.first_voiced_at_or_after(BOT, start)
+        if found is not None:
+            self._emit("bot_onset", *self._at(found, tl.pos(BOT), self._now_ns()))
+            self._bot_onset_from = None
+        elif tl.pos(BOT) - start > ONSET_SEARCH_SECS * tl.sample_rate:
+            self._bot_onset_from = None
+
+    def event(self, frame: Frame) -> list[tuple[int, bytes, bytes, bytes]]:
+        """A non-audio frame of EVENT_FRAMES. Returns chunks cut (at the end)."""
+        t = self._now_ns()
+        tracks = self.tracks
+        tl = tracks.timeline if tracks is not None and tracks.first_audio else None
+        if isinstance(frame, TTSTextFrame):
+            self._emit("bot_text", t, None, text=frame.text, spaced=bool(getattr(frame, "includes_inter_frame_spaces", False)))
+        elif isinstance(frame, VADUserStartedSpeakingFrame):
+            if tl is not None:
+                here = tl.pos(USER)
+                est = here - tl.samples(getattr(frame, "start_secs", 0.0) or 0.0)
+                self._vad_onset = self._at(tl.onset(USER, est), here, t)
+        elif isinstance(frame, VADUserStoppedSpeakingFrame):
+            if tl is not None:
+                here = tl.pos(USER)
+                est = here - tl.samples(getattr(frame, "stop_secs", 0.0) or 0.0)
+                self._vad_offset = self._at(tl.offset(USER, est), here, t)
+        elif isinstance(frame, UserStartedSpeakingFrame):
+            if tracks is not None:
+                tracks.speaking[USER] = True
+            edge: tuple[int, Optional[int]] = (t, None)
+            if tl is not None:
+                here = tl.pos(USER)
+                if self._vad_onset is not None and (self._user_start is None or self._vad_onset[0] > self._user_start[0]):
+                    edge = self._vad_onset
+                else:  # no VAD frames: the ruling came late; look back for the sound
+                    edge = self._at(tl.onset(USER, here, before_secs=1.0, after_secs=0.0), here, t)
+                self._user_start = edge  # type: ignore[assignment]
+            self._emit("user_started", edge[0], edge[1])
+        elif isinstance(frame, UserStoppedSpeakingFrame):
+            if tracks is not None:
+                tracks.speaking[USER] = False
+            edge = (t, None)
+            if tl is not None:
+                here = tl.pos(USER)
+                start_t = self._user_start[0] if self._user_start else -1
+                if self._vad_offset is not None and self._vad_offset[0] > start_t:
+                    edge = self._vad_offset
+                else:
+                    edge = self._at(tl.offset(USER, here, before_secs=1.5, after_secs=0.0), here, t)
+            self._emit("user_stopped", edge[0], edge[1])
+        elif isinstance(frame, BotStartedSpeakingFrame):
+            if tracks is not None:
+                tracks.speaking[BOT] = True
+            pos = tl.now if tl is not None else None
+            self._emit("bot_started", t, pos)
+            if tl is not None:
+                self._bot_onset_from = tl.now
+        elif isinstance(frame, BotStoppedSpeakingFrame):
+            if tracks is not None:
+                tracks.speaking[BOT] = False
+            edge = (t, None)
+            if tl is not None:
+                here = tl.pos(BOT)
+                edge = self._at(tl.offset(BOT, here, before_secs=1.0, after_secs=0.0), here, t)
+            self._bot_onset_from = None
+            self._emit("bot_stopped", edge[0], edge[1])
+        elif isinstance(frame, InterruptionFrame):
+            self._emit("interruption", t, tl.now if tl is not None else None)
+        elif isinstance(frame, (EndFrame, CancelFrame, StopFrame)):
+            return self.end(frame)
+        return []
+
+    def end(self, frame: Optional[Frame] = None, reason: Optional[str] = None) -> list[tuple[int, bytes, bytes, bytes]]:
+        """Flush the tail and report the end. Idempotent."""
+        if self.ended:
+            return []
+        chunks = self._chunks(True)
+        self.ended = True
+        t = self._now_ns()
+        pos = self.tracks.timeline.now if self.tracks is not None and self.tracks.first_audio else None
+        self._emit("end", t, pos, frame=frame, reason=reason)
+        return chunks
+
+
+class RoarkAudioRecorder(AudioBufferProcessor):
+    """The processor behind ``RoarkObserver.audio_processor``.
+
+    Records in stereo from the ``StartFrame`` on (so a bot that speaks first
+    is in the recording on every Pipecat version), reports to its observer
+    inline, and fires the ``AudioBufferProcessor`` events for user handlers.
+    With recording off (``capture_audio=False`` or the kill switch) it still
+    passes every frame through unchanged.
+    """
+
+    def __init__(self, *, sink: Optional[CaptureSink] = None, observer: Any = None, record: bool = True,
+                 sample_rate: Optional[int] = None, chunk_bytes: int = DEFAULT_CHUNK_BYTES, **kwargs: Any):
+        super().__init__(sample_rate=sample_rate, num_channels=2, buffer_size=chunk_bytes // 2, **kwargs)
+        self._capture = Capture(sink, store_audio=record, chunk_bytes=chunk_bytes, sample_rate=sample_rate)
+        self._roark_observer = observer
+        self._record = record
+
+    @property
+    def capture(self) -> Capture:
+        return self._capture
+
+    async def setup(self, setup: Any) -> None:
+        await super().setup(setup)
+        _ensure_observer_registered(setup, self._roark_observer)
+
+    async def start_recording(self) -> None:
+        # Recording runs from the StartFrame on; kept so code written for
+        # AudioBufferProcessor does not fail.
+        return None
+
+    async def stop_recording(self) -> None:
+        await self._deliver(self._capture.end(reason="recording stopped"))
+
+    def has_audio(self) -> bool:
+        t = self._capture.tracks
+        return bool(t and (t.bufs[0] or t.bufs[1]))
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        # FrameProcessor's own bookkeeping (start, interruptions, metrics),
+        # not AudioBufferProcessor's buffering.
+        await FrameProcessor.process_frame(self, frame, direction)
+        if direction == FrameDirection.DOWNSTREAM and not self._capture._failed:
+            try:
+                await self._observe(frame)
+            except Exception as e:  # never let capture break the call
+                self._capture._failed = True
+                logger.exception(f"{self}: recording stopped after an internal error: {type(e).__name__}")
+        await self.push_frame(frame, direction)
+
+    async def _observe(self, frame: Frame) -> None:
+        cap = self._capture
+        if isinstance(frame, InputAudioRawFrame):
+            await self._deliver(await cap.audio(frame, USER))
+        elif isinstance(frame, OutputAudioRawFrame):
+            await self._deliver(await cap.audio(frame, BOT))
+        elif isinstance(frame, EVENT_FRAMES):
+            await self._deliver(cap.event(frame))
+        elif isinstance(frame, StartFrame):
+            # 1.x sets the rate in setup(); 0.0.10x only has it on the frame.
+            if not cap.init_rate:
+                cap.init_rate = self._sample_rate or getattr(frame, "audio_out_sample_rate", 0) or None
+            cap.start(frame, self.get_clock())
+            if cap.tracks is not None:
+                self._sample_rate = cap.tracks.rate
+            self._recording = self._record
+
+    async def _deliver(self, chunks: list) -> None:
+        if not chunks or not self._record:
+            return
+        rate = self._capture.tracks.rate
+        for _, stereo, user, bot in chunks:
+            if _has_handlers(self, "on_audio_data"):
+                await self._call_event_handler("on_audio_data", stereo, rate, 2)
+            if _has_handlers(self, "on_track_audio_data"):
+                await self._call_event_handler("on_track_audio_data", user, bot, rate, 2)
+
+    async def cleanup(self) -> None:
+        # StopFrame skips processors' cleanup, but where it runs (End,
+        # Cancel, or a pipeline torn down without either) the tail is cut here.
+        try:
+            await self._deliver(self._capture.end(reason="pipeline finished"))
+        except Exception:
+            logger.exception(f"{self}: error while flushing the recording")
+        await super().cleanup()
+
+
+def _has_handlers(proc: Any, name: str) -> bool:
+    handler = getattr(proc, "_event_handlers", {}).get(name)
+    return bool(handler is not None and getattr(handler, "handlers", None))
+
+
+def _ensure_observer_registered(setup: Any, observer: Any) -> None:
+    """Register the Roark observer with the worker if the user did not.
+
+    Pipecat 1.x silently ignores ``PipelineParams(observers=...)``; a recorder
+    whose observer is not registered would upload audio for a call Roark never
+    hears of. The worker's observer proxy is reachable from the processor
+    setup, so the observer can be added there, before any frame flows.
+    """
+    if observer is None:
+        return
+    proxy = getattr(setup, "observer", None)
+    registered = getattr(proxy, "_observers", None)
+    if proxy is None or not isinstance(registered, list):
+        observer._wiring_unverified()
+        return
+    if observer in registered:
+        return
+    try:
+        proxy.add_observer(observer)
+        observer._auto_registered()
+    except Exception:
+        observer._wiring_unverified()
+
+
+class AudioTap:
+    """Capture through a user's own ``AudioBufferProcessor``.
+
+    The user's processor keeps recording exactly as they configured it (it is
+    never reset); chunks come from its ``on_audio_data`` event, numbered in
+    the order the events are produced. Turn edges come from a mirror of its
+    timeline fed with the same frames, so they are as exact as the mirror of
+    its alignment rules (see README).
+    """
+
+    def __init__(self, processor: AudioBufferProcessor, sink: Optional[CaptureSink], observer: Any, record: bool):
+        self.processor = processor
+        self._record = record
+        self._observer = observer
+        self._capture = Capture(sink, store_audio=False, track_positions=record and sink is not None,
+                                sample_rate=getattr(processor, "_init_sample_rate", None))
+        self._sink = sink
+        self._original = processor.process_frame
+        self._original_setup = processor.setup
+        processor.process_frame = self._process_frame  # type: ignore[method-assign]
+        processor.setup = self._setup  # type: ignore[method-assign]
+        if record and sink is not None:
+            processor.add_event_handler("on_audio_data", self._on_audio_data)
+
+    @property
+    def capture(self) -> Capture:
+        return self._capture
+
+    async def _setup(self, setup: Any) -> None:
+        await self._original_setup(setup)
+        _ensure_observer_registered(setup, self._observer)
+
+    async def _process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        cap = self._capture
+        proc = self.processor
+        if direction == FrameDirection.DOWNSTREAM and isinstance(frame, StartFrame):
+            await self._original(frame, direction)
+            try:
+                if self._record and not getattr(proc, "_recording", True):
+                    await proc.start_recording()
+                cap.init_rate = getattr(proc, "_sample_rate", None) or cap.init_rate
+                cap.start(frame, proc.get_clock())
+            except Exception:
+                logger.exception("pipecat-roark: could not start capture on your AudioBufferProcessor")
+            return
+        if direction == FrameDirection.DOWNSTREAM and not cap._failed:
+            try:
+                if isinstance(frame, InputAudioRawFrame):
+                    await cap.audio(frame, USER)
+                elif isinstance(frame, OutputAudioRawFrame):
+                    await cap.audio(frame, BOT)
+                elif isinstance(frame, EVENT_FRAMES) and not isinstance(frame, (EndFrame, CancelFrame, StopFrame)):
+                    cap.event(frame)
+            except Exception as e:
+                cap._failed = True
+                logger.exception(f"pipecat-roark: capture stopped after an internal error: {type(e).__name__}")
+        await self._original(frame, direction)
+        if direction == FrameDirection.DOWNSTREAM and isinstance(frame, (EndFrame, CancelFrame, StopFrame)):
+            # The user's processor emitted its tail (as a task) while handling
+            # the frame; the end is reported after it.
+            cap.end(frame)
+
+    async def _on_audio_data(self, processor: Any, audio: bytes, sample_rate: int, num_channels: int) -> None:
+        # Handlers run as tasks started in the order the events fired; take
+        # the index before the first await so numbering follows production.
+        index = self._capture.next_chunk
+        self._capture.next_chunk += 1
+        if self._sink is not None and audio:
+            self._sink.capture_chunk(index, bytes(audio), sample_rate=sample_rate, num_channels=num_channels)
