@@ -351,6 +351,10 @@ class RoarkAudioRecorder(AudioBufferProcessor):
 
     def __init__(self, *, sink: Optional[CaptureSink] = None, observer: Any = None, record: bool = True,
                  sample_rate: Optional[int] = None, chunk_bytes: int = DEFAULT_CHUNK_BYTES, **kwargs: Any):
+        # Direct mode: frames are handled in the pushing processor's task, with
+        # no queue and task switch of our own. Everything done per frame here
+        # is synchronous and short, so nothing upstream waits on us.
+        kwargs.setdefault("enable_direct_mode", True)
         super().__init__(sample_rate=sample_rate, num_channels=2, buffer_size=chunk_bytes // 2, **kwargs)
         self._capture = Capture(sink, store_audio=record, chunk_bytes=chunk_bytes, sample_rate=sample_rate)
         self._roark_observer = observer
