@@ -1,0 +1,406 @@
+// The call page. Data comes from /api/calls/<id>, or, in an exported file,
+// from the embedded <script id="call-data"> (then nothing is fetched at all).
+// Everything user-supplied is inserted with textContent, never as HTML.
+"use strict";
+
+(function () {
+  const $ = (id) => document.getElementById(id);
+  const player = $("player");
+  let data = null;
+  let totalMs = 1;  // length of the shared time axis
+
+  function el(tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
+  }
+
+  function fmtOffset(ms) {
+    if (typeof ms !== "number") return "–";
+    const s = ms / 1000;
+    const m = Math.floor(s / 60);
+    const rest = (s - m * 60).toFixed(1).padStart(4, "0");
+    return `${m}:${rest}`;
+  }
+
+  function fmtClock(iso) {
+    if (!iso) return "";
+    const d = new Date(iso);
+    return isNaN(d) ? String(iso) : d.toLocaleTimeString();
+  }
+
+  function pretty(value) {
+    if (typeof value === "string") {
+      try { return JSON.stringify(JSON.parse(value), null, 2); } catch (e) { return value; }
+    }
+    return JSON.stringify(value, null, 2);
+  }
+
+  function isOffset(v) { return typeof v === "number" && Number.isInteger(v) && v >= 0; }
+
+  // ---- seeking -------------------------------------------------------------
+
+  function seek(ms) {
+    try { player.currentTime = ms / 1000; } catch (e) { /* no media yet */ }
+    player.dataset.seekMs = String(ms);  // visible to tests even before media loads
+    const p = player.play && player.play();
+    if (p && p.catch) p.catch(() => {});  // autoplay policies may refuse; the seek still holds
+    highlight(ms);
+  }
+
+  function highlight(ms) {
+    document.querySelectorAll(".turn, .span").forEach((e) => {
+      const a = Number(e.dataset.offsetMs), b = Number(e.dataset.endOffsetMs);
+      e.classList.toggle("active", e.dataset.offsetMs !== undefined && ms >= a && ms < (isNaN(b) ? a + 1 : b));
+    });
+    const left = `${Math.min(100, (ms / totalMs) * 100)}%`;
+    document.querySelectorAll(".cursor").forEach((c) => { c.style.left = left; });
+  }
+
+  // ---- overview ------------------------------------------------------------
+
+  function renderOverview() {
+    $("call-id").textContent = data.callId;
+    document.title = `pipecat-roark dev: ${data.callId}`;
+    document.body.dataset.callId = data.callId;
+    const facts = $("facts");
+    facts.textContent = "";
+    const started = data.started || {};
+    const ended = data.ended || {};
+    const add = (label, value) => {
+      if (value === undefined || value === null || value === "") return;
+      const li = el("li");
+      li.appendChild(el("b", null, label + ": "));
+      li.appendChild(document.createTextNode(String(value)));
+      facts.appendChild(li);
+    };
+    add("Agent", started.agentName ? `${started.agentName} (${started.agentId})` : started.agentId);
+    add("Started", data.startedAt);
+    add("Ended", ended.callEndedAt);
+    add("Duration", data.durationS !== null ? `${data.durationS} s` : null);
+    add("End reason", data.complete ? ended.callEndedReason : "no call-ended received");
+    add("Turns", data.turns);
+    add("Tool calls", data.toolCalls);
+    add("Agent spoke first", ended.agentSpokeFirst);
+    add("Test call", started.isTest);
+    add("Integration", started.roarkIntegrationId || ended.roarkIntegrationId);
+    add("Chunks", data.chunks);
+    if (started.agentPrompt || started.metadata) {
+      const li = el("li");
+      const det = el("details");
+      det.appendChild(el("summary", null, "Prompt & metadata"));
+      if (started.agentPrompt) det.appendChild(el("pre", null, started.agentPrompt));
+      if (started.metadata) det.appendChild(el("pre", null, pretty(started.metadata)));
+      li.appendChild(det);
+      facts.appendChild(li);
+    }
+
+    const rec = data.recording;
+    const wav = $("link-wav"), json = $("link-json"), exp = $("link-export");
+    if (data.exported) {
+      if (rec.src) wav.href = rec.src; else wav.hidden = true;
+      const blob = new Blob([JSON.stringify(Object.assign({}, data, { recording: Object.assign({}, rec, { src: undefined }) }), null, 2)],
+        { type: "application/json" });
+      json.href = URL.createObjectURL(blob);
+      json.download = "call.json";
+      exp.hidden = true;
+    } else {
+      if (rec.available) wav.href = data.links.wav + location.search; else wav.hidden = true;
+      json.href = data.links.json;
+      exp.href = data.links.export + location.search;
+    }
+  }
+
+  function renderProblems() {
+    const ul = $("problem-list");
+    ul.textContent = "";
+    if (!data.problems.length) {
+      ul.appendChild(el("li", "no-problems", "None: this is what Roark expects."));
+      return;
+    }
+    for (const p of data.problems) ul.appendChild(el("li", "problem", p));
+  }
+
+  // ---- recording -------------------------------------------------------------
+
+  function axisLength() {
+    let ms = data.recording.durationMs || 0;
+    for (const t of data.transcript) {
+      if (isOffset(t.endAudioOffsetMs)) ms = Math.max(ms, t.endAudioOffsetMs);
+      else if (isOffset(t.audioOffsetMs)) ms = Math.max(ms, t.audioOffsetMs);
+    }
+    for (const row of data.tools) {
+      for (const r of [row.call, row.result]) if (r && isOffset(r.audioOffsetMs)) ms = Math.max(ms, r.audioOffsetMs);
+    }
+    return Math.max(ms, 1);
+  }
+
+  function drawWave(canvas, peaks, color, scale) {
+    const dpr = window.devicePixelRatio || 1;
+    const w = Math.max(1, Math.round(canvas.clientWidth * dpr));
+    const h = Math.max(1, Math.round(canvas.clientHeight * dpr));
+    canvas.width = w;
+    canvas.height = h;
+    const ctx = canvas.getContext("2d");
+    ctx.clearRect(0, 0, w, h);
+    const mid = h / 2;
+    ctx.fillStyle = "#d0d5dd";
+    ctx.fillRect(0, Math.floor(mid), w, 1);
+    // The audio may be shorter than the axis (turn offsets past its end): draw it to scale.
+    const audioW = Math.round(w * Math.min(1, (data.recording.durationMs || 0) / totalMs));
+    const n = peaks.length;
+    ctx.fillStyle = color;
+    if (n && audioW) {
+      for (let x = 0; x < audioW; x++) {
+        const i0 = Math.floor((x / audioW) * n);
+        const i1 = Math.max(i0 + 1, Math.floor(((x + 1) / audioW) * n));
+        let m = 0;
+        for (let i = i0; i < i1 && i < n; i++) if (peaks[i] > m) m = peaks[i];
+        const bh = Math.max(1, Math.min(1, m * scale) * (h - 4));
+        ctx.fillRect(x, mid - bh / 2, 1, bh);
+      }
+    }
+    canvas.dataset.drawn = "1";
+    canvas.dataset.empty = n ? "0" : "1";
+  }
+
+  function drawWaves() {
+    const peaks = data.recording.peaks || { caller: [], bot: [] };
+    // One scale for both channels keeps their relative loudness honest.
+    let max = 0;
+    for (const v of peaks.caller.concat(peaks.bot)) if (v > max) max = v;
+    const scale = 1 / Math.max(max, 0.05);
+    const css = getComputedStyle(document.documentElement);
+    drawWave($("wave-caller"), peaks.caller, css.getPropertyValue("--caller").trim() || "#2f6fde", scale);
+    drawWave($("wave-bot"), peaks.bot, css.getPropertyValue("--bot").trim() || "#d9480f", scale);
+  }
+
+  function renderAxis() {
+    const axis = $("axis");
+    axis.textContent = "";
+    const steps = [0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1200];
+    const totalS = totalMs / 1000;
+    const step = steps.find((s) => totalS / s <= 10) || 3600;
+    for (let k = 0; k * step <= totalS + 1e-9; k++) {
+      const t = k * step;  // multiply, not accumulate: no float drift in the labels
+      const s = el("span", null, fmtOffset(t * 1000));
+      s.style.left = `${(t / totalS) * 100}%`;
+      axis.appendChild(s);
+    }
+  }
+
+  function renderSpans() {
+    const lanes = { user: $("spans-caller"), assistant: $("spans-bot") };
+    for (const lane of Object.values(lanes)) {
+      lane.textContent = "";
+      lane.appendChild(el("div", "cursor"));
+    }
+    data.transcript.forEach((t, i) => {
+      const lane = lanes[t.role];
+      if (!lane || !isOffset(t.audioOffsetMs)) return;
+      const end = isOffset(t.endAudioOffsetMs) ? t.endAudioOffsetMs : t.audioOffsetMs;
+      const s = el("div", `span ${t.role}${t.interrupted ? " interrupted" : ""}`);
+      s.style.left = `${(t.audioOffsetMs / totalMs) * 100}%`;
+      s.style.width = `${((end - t.audioOffsetMs) / totalMs) * 100}%`;
+      s.dataset.offsetMs = String(t.audioOffsetMs);
+      s.dataset.endOffsetMs = String(end);
+      s.dataset.turnIndex = String(i);
+      s.title = `${t.role} ${fmtOffset(t.audioOffsetMs)}: ${t.content}`;
+      s.addEventListener("click", (ev) => { ev.stopPropagation(); seek(t.audioOffsetMs); });
+      lane.appendChild(s);
+    });
+    for (const row of data.tools) {
+      const c = row.call;
+      if (!c || !isOffset(c.audioOffsetMs)) continue;
+      const m = el("div", "tool-mark");
+      m.style.left = `${(c.audioOffsetMs / totalMs) * 100}%`;
+      m.dataset.offsetMs = String(c.audioOffsetMs);
+      m.title = `tool call ${c.name} at ${fmtOffset(c.audioOffsetMs)}`;
+      m.addEventListener("click", (ev) => { ev.stopPropagation(); seek(c.audioOffsetMs); });
+      lanes.assistant.appendChild(m);
+    }
+  }
+
+  function renderRecording() {
+    const rec = data.recording;
+    const info = rec.available
+      ? `${(rec.durationMs / 1000).toFixed(2)} s, ${rec.sampleRate} Hz, ${rec.channels} ch, ${rec.bytes} bytes` +
+        (rec.assumedFormat ? " (format assumed: no call-ended yet; add ?rate=N to the URL to change)" : "")
+      : "no audio received";
+    $("recording-info").textContent = info;
+    $("recording").dataset.available = rec.available ? "1" : "0";
+    if (rec.available) player.src = data.exported ? rec.src : data.links.wav + location.search;
+    else player.hidden = true;
+    totalMs = axisLength();
+    renderAxis();
+    renderSpans();
+    drawWaves();
+    for (const id of ["wave-caller", "wave-bot"]) {
+      $(id).addEventListener("click", (ev) => {
+        const r = ev.currentTarget.getBoundingClientRect();
+        seek(Math.round(((ev.clientX - r.left) / r.width) * totalMs));
+      });
+    }
+    // Exposed for browser tests: proof the browser decoded the WAV.
+    player.addEventListener("loadedmetadata", () => { player.dataset.durationMs = String(Math.round(player.duration * 1000)); });
+    const follow = () => highlight(player.currentTime * 1000);
+    player.addEventListener("timeupdate", follow);
+    player.addEventListener("seeked", follow);
+    let pending = 0;
+    window.addEventListener("resize", () => {
+      clearTimeout(pending);
+      pending = setTimeout(drawWaves, 100);
+    });
+  }
+
+  // ---- transcript, tools, metrics, chunks, events -----------------------------
+
+  function renderTranscript() {
+    const box = $("transcript");
+    box.textContent = "";
+    if (!data.transcript.length) {
+      box.appendChild(el("p", "muted", data.complete ? "No transcript in call-ended." : "No call-ended yet."));
+      return;
+    }
+    data.transcript.forEach((t, i) => {
+      const row = el("div", `turn ${t.role === "assistant" ? "assistant" : "user"}${t.interrupted ? " interrupted" : ""}`);
+      row.dataset.role = String(t.role);
+      row.dataset.turnIndex = String(i);
+      if (isOffset(t.audioOffsetMs)) row.dataset.offsetMs = String(t.audioOffsetMs);
+      if (isOffset(t.endAudioOffsetMs)) row.dataset.endOffsetMs = String(t.endAudioOffsetMs);
+      const time = el("div", "t");
+      time.appendChild(el("div", null, isOffset(t.audioOffsetMs) ? fmtOffset(t.audioOffsetMs) : "no offset"));
+      time.appendChild(el("div", null, fmtClock(t.timestamp)));
+      row.appendChild(time);
+      const who = el("div", "who", t.role === "assistant" ? "Bot" : t.role === "user" ? "Caller" : String(t.role));
+      row.appendChild(who);
+      const body = el("div", "text");
+      body.appendChild(el("span", "content", t.content));
+      if (t.interrupted) body.appendChild(el("span", "mark-interrupted", "interrupted"));
+      const meta = [];
+      if (isOffset(t.endAudioOffsetMs)) meta.push(`ends ${fmtOffset(t.endAudioOffsetMs)}`);
+      if (t.language) meta.push(t.language);
+      if (t.userId) meta.push(`user ${t.userId}`);
+      if (meta.length) body.appendChild(el("div", "meta", meta.join(" · ")));
+      row.appendChild(body);
+      if (isOffset(t.audioOffsetMs)) row.addEventListener("click", () => seek(t.audioOffsetMs));
+      box.appendChild(row);
+    });
+  }
+
+  function renderTools() {
+    const box = $("tools");
+    box.textContent = "";
+    if (!data.tools.length) { box.appendChild(el("p", "muted", "None.")); return; }
+    for (const row of data.tools) {
+      const unpaired = !row.call || !row.result;
+      const div = el("div", `tool${unpaired ? " unpaired" : ""}`);
+      div.dataset.toolCallId = row.toolCallId;
+      const head = el("div");
+      head.appendChild(el("span", "name", row.name || "(no tool_call)"));
+      head.appendChild(el("span", "muted mono", `  ${row.toolCallId}`));
+      if (row.call && isOffset(row.call.audioOffsetMs)) {
+        const a = el("a", null, `  at ${fmtOffset(row.call.audioOffsetMs)}`);
+        a.href = "#";
+        a.addEventListener("click", (ev) => { ev.preventDefault(); seek(row.call.audioOffsetMs); });
+        head.appendChild(a);
+      }
+      div.appendChild(head);
+      if (row.call) {
+        div.appendChild(el("div", "muted", `arguments (${fmtClock(row.call.timestamp)})`));
+        div.appendChild(el("pre", "arguments", pretty(row.call.arguments)));
+      }
+      if (row.result) {
+        div.appendChild(el("div", "muted", `result (${fmtClock(row.result.timestamp)})`));
+        div.appendChild(el("pre", "result", pretty(row.result.content)));
+      } else {
+        div.appendChild(el("div", "muted", "no result"));
+      }
+      box.appendChild(div);
+    }
+  }
+
+  function table(columns, rows) {
+    const t = el("table");
+    const head = el("tr");
+    for (const c of columns) head.appendChild(el("th", null, c));
+    const thead = el("thead");
+    thead.appendChild(head);
+    t.appendChild(thead);
+    const tb = el("tbody");
+    for (const r of rows) {
+      const tr = el("tr");
+      for (const v of r) tr.appendChild(el("td", null, v));
+      tb.appendChild(tr);
+    }
+    t.appendChild(tb);
+    return t;
+  }
+
+  function renderMetrics() {
+    const box = $("metrics");
+    box.textContent = "";
+    if (!data.metrics.length) { box.appendChild(el("p", "muted", "None.")); return; }
+    const rows = data.metrics.map((m) => {
+      const rest = Object.assign({}, m);
+      delete rest.kind; delete rest.timestamp; delete rest.audioOffsetMs;
+      return [m.kind, fmtClock(m.timestamp), fmtOffset(m.audioOffsetMs), JSON.stringify(rest)];
+    });
+    box.appendChild(table(["kind", "time", "offset", "values"], rows));
+  }
+
+  function renderChunks() {
+    const box = $("chunks");
+    box.textContent = "";
+    if (!data.uploads.length) { box.appendChild(el("p", "muted", "No chunk uploaded.")); return; }
+    const rows = data.uploads.map((u) => [u.index, u.bytes, fmtClock(u.receivedAt), u.contentType || "", u.sha256.slice(0, 12)]);
+    box.appendChild(table(["index", "bytes", "received", "content type", "sha256"], rows));
+  }
+
+  function renderEvents() {
+    const box = $("events");
+    box.textContent = "";
+    data.events.forEach((e, i) => {
+      const d = el("details", "event");
+      const name = e.json && e.json.event ? e.json.event : "(unparsable)";
+      d.dataset.event = String(name);
+      d.appendChild(el("summary", null, `#${i + 1} ${name} · received ${e.receivedAt} · answered HTTP ${e.status}`));
+      d.appendChild(el("pre", "pretty", e.json !== null ? JSON.stringify(e.json, null, 2) : e.raw));
+      const raw = el("details");
+      raw.appendChild(el("summary", "muted", "exactly as received"));
+      raw.appendChild(el("pre", "raw", e.raw));
+      d.appendChild(raw);
+      box.appendChild(d);
+    });
+  }
+
+  function render() {
+    renderOverview();
+    renderProblems();
+    renderTranscript();
+    renderTools();
+    renderMetrics();
+    renderChunks();
+    renderEvents();
+    renderRecording();  // last: the axis depends on turns and tools
+    document.body.dataset.ready = "1";
+  }
+
+  async function load() {
+    const embedded = $("call-data");
+    if (embedded) return JSON.parse(embedded.textContent);
+    // /calls/<encoded id> -> /api/calls/<encoded id>; keep ?rate= for calls without call-ended.
+    const id = location.pathname.replace(/^\/calls\//, "");
+    const r = await fetch(`/api/calls/${id}${location.search}`, { cache: "no-store" });
+    if (!r.ok) throw new Error(`HTTP ${r.status} for this call`);
+    return r.json();
+  }
+
+  load()
+    .then((d) => { data = d; render(); })
+    .catch((e) => {
+      $("status").textContent = `Could not load the call: ${e.message}`;
+      document.body.dataset.ready = "error";
+    });
+})();

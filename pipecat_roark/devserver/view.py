@@ -1,0 +1,184 @@
+"""JSON shapes for the pages and the API, and the self-contained export page.
+
+Pure: takes a CallRecord (and the stitched PCM when a recording is wanted)
+and returns plain dicts/strings. The HTTP layer only serialises them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any, Optional
+from urllib.parse import quote
+
+from . import wav
+from .checks import parse_iso
+from .store import CallRecord
+
+STATIC_DIR = Path(__file__).parent / "static"
+PEAK_BUCKETS = 2000
+
+
+def call_path(call_id: str) -> str:
+    # safe="" so a "/" or "?" inside a call id cannot change the route.
+    return quote(call_id, safe="")
+
+
+def _duration_s(rec: CallRecord) -> Optional[float]:
+    end = rec.ended or {}
+    a, b = parse_iso(end.get("callStartedAt")), parse_iso(end.get("callEndedAt"))
+    if a is None and rec.started:
+        a = parse_iso(rec.started.get("eventTimestamp"))
+    if a is not None and b is not None and (a.tzinfo is None) == (b.tzinfo is None):
+        return round((b - a).total_seconds(), 3)
+    return None
+
+
+def summary(rec: CallRecord) -> dict[str, Any]:
+    """One row of the call list."""
+    started = rec.started or {}
+    ended = rec.ended or {}
+    transcript = ended.get("transcript") if isinstance(ended.get("transcript"), list) else []
+    tools = ended.get("toolCalls") if isinstance(ended.get("toolCalls"), list) else []
+    return {
+        "callId": rec.call_id,
+        "firstSeen": rec.first_seen,
+        "startedAt": ended.get("callStartedAt") or started.get("eventTimestamp"),
+        "agentId": started.get("agentId"),
+        "agentName": started.get("agentName"),
+        "isTest": started.get("isTest"),
+        "durationS": _duration_s(rec),
+        "turns": len(transcript),
+        "toolCalls": sum(1 for t in tools if isinstance(t, dict) and t.get("kind") == "tool_call"),
+        "endReason": ended.get("callEndedReason"),
+        "complete": rec.ended is not None,
+        "chunks": len(rec.chunks),
+        "problemCount": len(rec.problems),
+        "links": {"page": f"/calls/{call_path(rec.call_id)}", "api": f"/api/calls/{call_path(rec.call_id)}"},
+    }
+
+
+def pair_tools(tools: Any) -> list[dict[str, Any]]:
+    """Tool calls with their results, joined by toolCallId, in call order.
+
+    A result whose call never arrived still gets a row (call = None), so
+    nothing the client sent is hidden.
+    """
+    if not isinstance(tools, list):
+        return []
+    rows: dict[str, dict[str, Any]] = {}
+    order: list[str] = []
+    for rec in tools:
+        if not isinstance(rec, dict):
+            continue
+        tid = str(rec.get("toolCallId"))
+        if tid not in rows:
+            rows[tid] = {"toolCallId": tid, "call": None, "result": None}
+            order.append(tid)
+        slot = "call" if rec.get("kind") == "tool_call" else "result"
+        if rows[tid][slot] is None:  # duplicates are reported by the checks
+            rows[tid][slot] = rec
+    out = []
+    for tid in order:
+        row = rows[tid]
+        call = row["call"] or {}
+        row["name"] = call.get("name")
+        args = call.get("arguments")
+        try:
+            row["argumentsParsed"] = json.loads(args) if isinstance(args, str) else None
+        except ValueError:
+            row["argumentsParsed"] = None
+        out.append(row)
+    return out
+
+
+def recording_info(rec: CallRecord, pcm: bytes, default_rate: int, with_peaks: bool = True) -> dict[str, Any]:
+    fmt = wav.recording_format(rec.ended, default_rate)
+    info: dict[str, Any] = {
+        "available": len(pcm) > 0,
+        "sampleRate": fmt.rate,
+        "channels": fmt.channels,
+        "assumedFormat": fmt.assumed,
+        "bytes": len(pcm),
+        "durationMs": round(wav.duration_ms(len(pcm), fmt.rate, fmt.channels), 1),
+    }
+    if with_peaks:
+        per_channel = wav.peaks(pcm, fmt.channels, PEAK_BUCKETS)
+        # Left = caller, right = bot (contract). Mono: the one channel is shown as the caller.
+        info["peaks"] = {
+            "caller": per_channel[0] if per_channel else [],
+            "bot": per_channel[1] if len(per_channel) > 1 else [],
+        }
+    return info
+
+
+def detail(rec: CallRecord, pcm: bytes, default_rate: int = wav.DEFAULT_RATE, with_peaks: bool = True) -> dict[str, Any]:
+    """Everything the call page shows."""
+    ended = rec.ended or {}
+    transcript = ended.get("transcript") if isinstance(ended.get("transcript"), list) else []
+    cid = call_path(rec.call_id)
+    return {
+        **summary(rec),
+        "started": rec.started,
+        "ended": rec.ended,
+        "transcript": [t for t in transcript if isinstance(t, dict)],
+        "tools": pair_tools(ended.get("toolCalls")),
+        "metrics": ended.get("metrics") if isinstance(ended.get("metrics"), list) else [],
+        "events": [
+            {"seq": e.seq, "receivedAt": e.received_at, "status": e.status, "raw": e.raw, "json": e.payload}
+            for e in rec.event_rows
+        ],
+        "uploads": [
+            {
+                "index": u.index,
+                "bytes": u.size,
+                "sha256": u.digest,
+                "receivedAt": u.received_at,
+                "contentType": u.content_type,
+            }
+            for u in rec.uploads
+        ],
+        "problems": list(rec.problems),
+        "recording": recording_info(rec, pcm, default_rate, with_peaks),
+        "links": {
+            "page": f"/calls/{cid}",
+            "wav": f"/api/calls/{cid}/recording.wav",
+            "json": f"/api/calls/{cid}/call.json",
+            "export": f"/api/calls/{cid}/export.html",
+        },
+    }
+
+
+def _script_json(data: Any) -> str:
+    # Inside <script>, "</script>" or "<!--" in a transcript would end the
+    # element early; escaping "<" keeps the JSON identical once parsed.
+    return json.dumps(data, ensure_ascii=False).replace("<", "\\u003c")
+
+
+def export_html(data: dict[str, Any], wav_data: Optional[bytes], static_dir: Path = STATIC_DIR) -> str:
+    """The call page as one file: CSS, JS, data and the WAV inlined, no server needed."""
+    page = (static_dir / "call.html").read_text(encoding="utf-8")
+    css = (static_dir / "app.css").read_text(encoding="utf-8")
+    js = (static_dir / "call.js").read_text(encoding="utf-8")
+    data = dict(data)
+    data["recording"] = dict(data["recording"])
+    data["recording"]["src"] = (
+        "data:audio/wav;base64," + base64.b64encode(wav_data).decode("ascii") if wav_data else None
+    )
+    data["exported"] = True
+    safe_js = js.replace("</script", "<\\/script")
+    replacements = {
+        # No link back to a server the reader does not have.
+        '<a href="/" id="back">&larr; all calls</a>': "",
+        '<link rel="stylesheet" href="/static/app.css">': f"<style>\n{css}\n</style>",
+        '<script src="/static/call.js"></script>': (
+            f'<script id="call-data" type="application/json">{_script_json(data)}</script>\n'
+            f"<script>\n{safe_js}\n</script>"
+        ),
+    }
+    for old, new in replacements.items():
+        if old not in page:  # the template and this function must stay in step
+            raise RuntimeError(f"call.html template lacks {old!r}")
+        page = page.replace(old, new)
+    return page

@@ -1,0 +1,104 @@
+"""A minimal contract client for the dev server tests (not the package's client:
+these tests exercise the server, so the requests are spelled out by hand)."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import aiohttp
+
+EVENT = "/v1/integrations/pipecat"
+UPLOAD_URL = "/v1/integrations/pipecat/chunk-upload-url"
+KEY = "test-key"
+AUTH = {"x-roark-api-key": KEY, "Authorization": f"Bearer {KEY}"}
+FRAMES = 4000  # per test chunk: 16000 bytes of stereo s16le, 0.25 s at 16 kHz
+
+
+def started(call_id: str, **extra: Any) -> dict:
+    return {
+        "event": "call-started",
+        "pipecatCallId": call_id,
+        "eventTimestamp": "2025-05-01T10:00:00.000Z",
+        "agentId": "agent-1",
+        "agentName": "Support bot",
+        **extra,
+    }
+
+
+def ended(call_id: str, *, seconds: float = 3.0, rate: Optional[int] = 16000, **extra: Any) -> dict:
+    body = {
+        "event": "call-ended",
+        "pipecatCallId": call_id,
+        "eventTimestamp": "2025-05-01T10:00:05.000Z",
+        "callStartedAt": "2025-05-01T10:00:00.000Z",
+        "callEndedAt": f"2025-05-01T10:00:{seconds:06.3f}Z",
+        "callEndedReason": "EndFrame",
+    }
+    if rate is not None:
+        body["recordingSampleRate"] = rate
+        body["recordingNumChannels"] = 2
+    body.update(extra)
+    return body
+
+
+async def post_event(http: aiohttp.ClientSession, base: str, payload: Any, headers=AUTH) -> aiohttp.ClientResponse:
+    async with http.post(base + EVENT, json=payload, headers=headers) as r:
+        await r.read()
+        return r
+
+
+async def upload_url(
+    http: aiohttp.ClientSession, base: str, call_id: str, index: int, headers=AUTH, content_type: str = "audio/pcm"
+) -> str:
+    body = {"pipecatCallId": call_id, "chunkIndex": index, "contentType": content_type}
+    async with http.post(base + UPLOAD_URL, json=body, headers=headers) as r:
+        assert r.status == 200, await r.text()
+        j = await r.json()
+    obj = j["data"] if "data" in j else j  # the contract allows both shapes
+    return obj["uploadUrl"]
+
+
+async def put(http: aiohttp.ClientSession, url: str, data: bytes, headers: Optional[dict] = None) -> int:
+    async with http.put(url, data=data, headers=headers or {"Content-Type": "audio/pcm"}) as r:
+        await r.read()
+        return r.status
+
+
+async def send_chunk(http: aiohttp.ClientSession, base: str, call_id: str, index: int, data: bytes) -> None:
+    url = await upload_url(http, base, call_id, index)
+    status = await put(http, url, data)
+    assert status == 200
+
+
+def pcm(n_frames: int, seed: int) -> bytes:
+    """Distinct stereo s16le content per chunk, so order mistakes show."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return rng.integers(-20000, 20000, size=n_frames * 2, dtype="<i2").tobytes()
+
+
+async def full_call(server, http, cid: str) -> dict:
+    """A short complete call: 2 chunks, 2 turns (one interrupted), a tool call and its result."""
+    base = server.base_url
+    await post_event(http, base, started(cid, isTest=True))
+    for i in range(2):
+        await send_chunk(http, base, cid, i, pcm(FRAMES, 50 + i))
+    end = ended(
+        cid, seconds=0.5, agentSpokeFirst=False,
+        transcript=[
+            {"role": "user", "content": "</script><b>hi</b>", "timestamp": "2025-05-01T10:00:00.050Z",
+             "endTimestamp": "2025-05-01T10:00:00.200Z", "audioOffsetMs": 50, "endAudioOffsetMs": 200},
+            {"role": "assistant", "content": "Hello", "timestamp": "2025-05-01T10:00:00.250Z",
+             "endTimestamp": "2025-05-01T10:00:00.400Z", "audioOffsetMs": 250, "endAudioOffsetMs": 400,
+             "interrupted": True},
+        ],
+        toolCalls=[
+            {"kind": "tool_call", "toolCallId": "t1", "name": "lookup", "arguments": '{"q":1}',
+             "timestamp": "2025-05-01T10:00:00.300Z", "audioOffsetMs": 300},
+            {"kind": "tool_result", "toolCallId": "t1", "content": "ok", "timestamp": "2025-05-01T10:00:00.350Z"},
+        ],
+    )
+    await post_event(http, base, end)
+    await server.wait_for_call_ended(cid)
+    return end
