@@ -68,6 +68,8 @@ class TurnState:
     # once the bot answers, so the next transcription starts a new turn.
     text_only: bool = False
     closed: bool = False
+    # Assistant turns: the bot has reported speaking in this turn.
+    spoken: bool = False
 
     def add_text(self, text: str, joiner: str) -> None:
         if not text or self.chars >= MAX_TEXT_CHARS:
@@ -189,6 +191,12 @@ class Call:
         self._bot_speaking = True
         if self._bot is None:
             self._new_assistant_turn(Edge(t_ns, pos), onset_pending=pos is not None)
+        elif not self._bot.spoken:
+            # The output transport can release the first words a moment
+            # before it reports speaking: the speech still starts here.
+            self._bot.start = Edge(min(t_ns, self._bot.start.t_ns), pos)
+            self._bot.onset_pending = pos is not None
+        self._bot.spoken = True
 
     def bot_onset(self, t_ns: int, pos: int) -> None:
         """The first voiced sample of the current assistant turn."""
@@ -202,9 +210,16 @@ class Call:
         self._bot_speaking = False
         if self._bot is not None:
             self._bot.end = Edge(t_ns, pos)
+            self._last_stopped = self._bot
             self._bot.onset_pending = False
             if self._user is not None and self._user.start.t_ns >= self._bot.start.t_ns:
                 self._bot = None  # the caller spoke: the next speech is a new turn
+
+    def bot_offset(self, t_ns: int, pos: int) -> None:
+        """Audio of the last assistant run that reached the recording after "stopped"."""
+        turn = self._last_stopped
+        if turn is not None and turn.end is not None and (turn.end.pos is None or pos > turn.end.pos):
+            turn.end = Edge(max(t_ns, turn.end.t_ns), pos)
 
     def bot_text(self, t_ns: int, text: Any, spaced: bool = False) -> None:
         """Words of the bot: heard ones when an output transport releases them."""

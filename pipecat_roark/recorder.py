@@ -71,6 +71,8 @@ EVENT_FRAMES = (
 GAP_SECS = 0.2
 #: A bot onset not found within this much audio keeps its first estimate.
 ONSET_SEARCH_SECS = 2.0
+#: Bot audio arriving this soon after "stopped" still belongs to the turn.
+TAIL_SEARCH_SECS = 0.5
 
 
 class CaptureSink(Protocol):
@@ -131,6 +133,17 @@ class _Tracks:
         if self.store:
             self.bufs[track].extend(bytes(2 * n))
 
+    def pad_to_now(self, now: float) -> None:
+        """At the end: the wall time since the last audio, as silence (same rule as gaps)."""
+        writes = [w for w in self.last_write if w is not None]
+        if not writes:
+            return
+        gap = now - max(writes)
+        if gap > GAP_SECS:
+            target = self.timeline.now + int(gap * self.rate)
+            for track in (0, 1):
+                self._pad(track, target - self.timeline.pos(track))
+
     def take_chunks(self, final: bool = False) -> list[tuple[bytes, bytes, bytes]]:
         """Whole chunks ready (or, if final, everything), as (stereo, user, bot)."""
         if not self.store:
@@ -186,6 +199,7 @@ class Capture:
         self._vad_offset: Optional[tuple[int, int]] = None
         self._user_start: Optional[tuple[int, int]] = None
         self._bot_onset_from: Optional[int] = None
+        self._bot_offset_from: Optional[tuple[int, int]] = None  # (bot pos at "stopped", end reported)
         self._failed = False
 
     # -- helpers -----------------------------------------------------------
@@ -238,8 +252,11 @@ class Capture:
             # Rare: a stereo source. Record its left channel.
             pcm = np.frombuffer(pcm, dtype="<i2")[0::2].tobytes()
         tracks.append(track, pcm, time.monotonic())
-        if track == BOT and self._bot_onset_from is not None:
-            self._look_for_bot_onset()
+        if track == BOT:
+            if self._bot_onset_from is not None:
+                self._look_for_bot_onset()
+            if self._bot_offset_from is not None:
+                self._look_for_bot_offset()
         return self._chunks(False)
 
     def _chunks(self, final: bool) -> list[tuple[int, bytes, bytes, bytes]]:
@@ -263,6 +280,19 @@ class Capture:
             self._bot_onset_from = None
         elif tl.pos(BOT) - start > ONSET_SEARCH_SECS * tl.sample_rate:
             self._bot_onset_from = None
+
+    def _look_for_bot_offset(self) -> None:
+        # On an interruption the transport reports "stopped" before the last
+        # frames it wrote reach us; the turn ends where that audio ends.
+        tl = self.tracks.timeline
+        here = tl.pos(BOT)
+        if here - self._bot_offset_from[0] > TAIL_SEARCH_SECS * tl.sample_rate:
+            self._bot_offset_from = None
+            return
+        end = tl.offset(BOT, here, before_secs=TAIL_SEARCH_SECS, after_secs=0.0)
+        if end > self._bot_offset_from[1]:
+            self._bot_offset_from = (self._bot_offset_from[0], end)
+            self._emit("bot_offset", *self._at(end, here, self._now_ns()))
 
     def event(self, frame: Frame) -> list[tuple[int, bytes, bytes, bytes]]:
         """A non-audio frame of EVENT_FRAMES. Returns chunks cut (at the end)."""
@@ -308,10 +338,20 @@ class Capture:
         elif isinstance(frame, BotStartedSpeakingFrame):
             if tracks is not None:
                 tracks.speaking[BOT] = True
-            pos = tl.now if tl is not None else None
+            # While the bot speaks its track is not padded up to the caller's,
+            # so its next audio lands at the bot track's own end.
+            pos = tl.pos(BOT) if tl is not None else None
+            self._bot_offset_from = None
             self._emit("bot_started", t, pos)
             if tl is not None:
-                self._bot_onset_from = tl.now
+                here = tl.pos(BOT)
+                # The transport may report speaking after writing the first
+                # audio: a run of speech that began just now is the onset.
+                onset = tl.onset(BOT, here, before_secs=0.3, after_secs=0.0)
+                if onset != here:
+                    self._emit("bot_onset", *self._at(onset, here, t))
+                else:
+                    self._bot_onset_from = here
         elif isinstance(frame, BotStoppedSpeakingFrame):
             if tracks is not None:
                 tracks.speaking[BOT] = False
@@ -321,6 +361,8 @@ class Capture:
                 edge = self._at(tl.offset(BOT, here, before_secs=1.0, after_secs=0.0), here, t)
             self._bot_onset_from = None
             self._emit("bot_stopped", edge[0], edge[1])
+            if tl is not None:
+                self._bot_offset_from = (tl.pos(BOT), edge[1])
         elif isinstance(frame, InterruptionFrame):
             self._emit("interruption", t, tl.now if tl is not None else None)
         elif isinstance(frame, (EndFrame, CancelFrame, StopFrame)):
@@ -331,6 +373,10 @@ class Capture:
         """Flush the tail and report the end. Idempotent."""
         if self.ended:
             return []
+        if self.tracks is not None and self.tracks.first_audio:
+            # The transport's closing silence is played but not pushed on;
+            # keep the recording as long as the call.
+            self.tracks.pad_to_now(time.monotonic())
         chunks = self._chunks(True)
         self.ended = True
         t = self._now_ns()
