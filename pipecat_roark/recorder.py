@@ -86,52 +86,95 @@ class CaptureSink(Protocol):
 class _Tracks:
     """Two aligned mono tracks, optionally stored, cut into stereo chunks.
 
-    Alignment follows Pipecat's AudioBufferProcessor so recordings look the
-    same: a track that is not speaking is padded with silence up to the
-    other's position before the other grows, and a track that received
-    nothing for more than 200 ms of wall time gets that gap as silence.
+    Alignment keeps Pipecat's AudioBufferProcessor rules, so recordings look
+    the same: a track whose speaker is silent is padded with silence up to
+    the other track before the other grows, and a track that received
+    nothing for more than 200 ms of wall time gets that gap as silence. Two
+    corrections make the stereo image match what happened:
+
+    - Padding goes up to where the other track is in *time*, i.e. counting
+      the audio a streaming resampler still holds back (16 kHz caller audio
+      recorded at 24 kHz lags by ~100 ms otherwise, and the bot would land
+      that much early).
+    - The silent track is padded to the end of the frame that just arrived,
+      not its start: audio from the other side arriving next belongs after it.
+
+    ``mirror=True`` reproduces a stock AudioBufferProcessor exactly instead
+    (used to follow a user's own processor): padding to the frame start,
+    no resampler correction, and its flush-time alignment.
     """
 
-    def __init__(self, sample_rate: int, store: bool, chunk_bytes: int):
+    def __init__(self, sample_rate: int, store: bool, chunk_bytes: int, *, mirror: bool = False,
+                 gap_fill: bool = True, mirror_flush_samples: int = 0):
         self.rate = sample_rate
         self.timeline = Timeline(sample_rate)
         self.store = store
+        self.mirror = mirror
+        self.gap_fill = gap_fill
+        self.mirror_flush = mirror_flush_samples
         self.chunk_samples = max(1, chunk_bytes // 4)  # stereo s16: 4 bytes per sample pair
         self.bufs = (bytearray(), bytearray())
-        self.emitted = 0  # samples per track already cut into chunks
+        self.emitted = 0  # samples per track already cut into chunks (or flushed, mirrored)
         self.speaking = [False, False]
-        self.last_write = [None, None]  # monotonic time of the last audio per track
+        self.last_write: list[Optional[float]] = [None, None]  # monotonic time of the last audio per track
+        # Where each track's end is in time, in samples: written samples plus
+        # what its resampler still holds.
+        self.expected = [0.0, 0.0]
         self.first_audio = False
 
-    def append(self, track: int, pcm: bytes, now: float) -> None:
+    def append(self, track: int, pcm: bytes, now: float, expected_samples: Optional[float] = None) -> None:
         samples = np.frombuffer(pcm, dtype="<i2")
         n = len(samples)
-        if not n:
+        exp = float(n) if expected_samples is None or self.mirror else expected_samples
+        if not n and not exp:
             return
         tl = self.timeline
         other = 1 - track
         last = self.last_write[track]
-        if last is not None:
+        if self.gap_fill and last is not None and n:
             gap = now - last - n / self.rate
             if gap > GAP_SECS:
                 self._pad(track, int(gap * self.rate))
-        self.last_write[track] = now
+        if n:
+            self.last_write[track] = now
         if not self.speaking[other]:
-            behind = tl.pos(track) - tl.pos(other)
+            if self.mirror:
+                behind = tl.pos(track) - tl.pos(other)
+            else:
+                behind = int(self.expected[track] + exp - self.expected[other])
             if behind > 0:
                 self._pad(other, behind)
-                self.last_write[other] = now
-        tl.tracks[track].append(samples)
-        if self.store:
-            self.bufs[track].extend(pcm)
-        self.first_audio = True
+                if self.gap_fill:
+                    self.last_write[other] = now
+        if n:
+            tl.tracks[track].append(samples)
+            if self.store:
+                self.bufs[track].extend(pcm)
+            self.first_audio = True
+        self.expected[track] += exp
+        if self.mirror_flush:
+            self._mirror_flush(now)
 
     def _pad(self, track: int, n: int) -> None:
         if n <= 0:
             return
         self.timeline.tracks[track].pad(n)
+        self.expected[track] += n
         if self.store:
             self.bufs[track].extend(bytes(2 * n))
+
+    def _mirror_flush(self, now: float) -> None:
+        # AudioBufferProcessor pads the shorter buffer when it hands a chunk
+        # to its handlers, and (1.3+) restarts its gap clocks.
+        tl = self.timeline
+        lu, lb = tl.pos(0) - self.emitted, tl.pos(1) - self.emitted
+        if max(lu, lb) >= self.mirror_flush:
+            longest = max(tl.pos(0), tl.pos(1))
+            for track in (0, 1):
+                self._pad(track, longest - tl.pos(track))
+            self.emitted = longest
+            if self.gap_fill:
+                self.last_write = [now, now]
 
     def pad_to_now(self, now: float) -> None:
         """At the end: the wall time since the last audio, as silence (same rule as gaps)."""
@@ -181,7 +224,8 @@ class Capture:
     """Frames in (inline, in pipeline order), call events and chunks out."""
 
     def __init__(self, sink: Optional[CaptureSink], *, store_audio: bool, track_positions: Optional[bool] = None,
-                 chunk_bytes: int = DEFAULT_CHUNK_BYTES, sample_rate: Optional[int] = None):
+                 chunk_bytes: int = DEFAULT_CHUNK_BYTES, sample_rate: Optional[int] = None,
+                 mirror: Optional[dict] = None):
         self.sink = sink
         self.store_audio = store_audio
         # Positions need the audio's levels but not the audio itself (a
@@ -189,6 +233,7 @@ class Capture:
         self.track_positions = store_audio if track_positions is None else track_positions
         self.chunk_bytes = chunk_bytes
         self.init_rate = sample_rate
+        self.mirror = mirror  # _Tracks options that mirror a user's AudioBufferProcessor
         self.tracks: Optional[_Tracks] = None
         self.started = False
         self.ended = False
@@ -236,7 +281,7 @@ class Capture:
         self._clock = clock
         rate = self.init_rate or getattr(frame, "audio_out_sample_rate", None) or 24000
         if self.track_positions:
-            self.tracks = _Tracks(rate, self.store_audio, self.chunk_bytes)
+            self.tracks = _Tracks(rate, self.store_audio, self.chunk_bytes, **(self.mirror or {}))
         t = self._now_ns()
         if self.sink is not None:
             self.sink.capture_started(rate if self.store_audio else None, t, time.time() - t / 1e9)
@@ -246,12 +291,15 @@ class Capture:
         if tracks is None or self.ended:
             return []
         pcm = frame.audio
-        if frame.sample_rate != tracks.rate:
-            pcm = await self._resamplers[track].resample(pcm, frame.sample_rate, tracks.rate)
-        if getattr(frame, "num_channels", 1) == 2 and pcm:
+        channels = getattr(frame, "num_channels", 1) or 1
+        if channels == 2 and pcm:
             # Rare: a stereo source. Record its left channel.
             pcm = np.frombuffer(pcm, dtype="<i2")[0::2].tobytes()
-        tracks.append(track, pcm, time.monotonic())
+        expected = len(pcm) / 2
+        if frame.sample_rate != tracks.rate:
+            expected = expected * tracks.rate / frame.sample_rate
+            pcm = await self._resamplers[track].resample(pcm, frame.sample_rate, tracks.rate)
+        tracks.append(track, pcm, time.monotonic(), expected)
         if track == BOT:
             if self._bot_onset_from is not None:
                 self._look_for_bot_onset()
@@ -518,8 +566,13 @@ class AudioTap:
         self.processor = processor
         self._record = record
         self._observer = observer
+        mirror = {
+            "mirror": True,
+            "gap_fill": hasattr(processor, "_fill_buffer_silence_gap"),  # Pipecat >= 1.3
+            "mirror_flush_samples": max(0, int(getattr(processor, "_buffer_size", 0) or 0) // 2),
+        }
         self._capture = Capture(sink, store_audio=False, track_positions=record and sink is not None,
-                                sample_rate=getattr(processor, "_init_sample_rate", None))
+                                sample_rate=getattr(processor, "_init_sample_rate", None), mirror=mirror)
         self._sink = sink
         self._original = processor.process_frame
         self._original_setup = processor.setup
