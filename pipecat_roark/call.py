@@ -106,6 +106,7 @@ class Call:
         self.end_reason: Optional[str] = None
         self.sample_rate: Optional[int] = None
         self.num_channels: int = 2
+        self.recording_started_t: Optional[int] = None
         self._user: Optional[TurnState] = None  # latest user turn
         self._user_open = False
         self._bot: Optional[TurnState] = None  # assistant turn still accepting speech
@@ -121,6 +122,10 @@ class Call:
     def set_recording(self, sample_rate: int, num_channels: int = 2) -> None:
         self.sample_rate = sample_rate
         self.num_channels = num_channels
+
+    def recording_started(self, t_ns: int) -> None:
+        if self.recording_started_t is None:
+            self.recording_started_t = t_ns
 
     def end(self, t_ns: int, reason: str) -> bool:
         """Record the end once; later calls are ignored. True the first time."""
@@ -355,6 +360,7 @@ class Call:
             agent_spoke_first=(turns[0].role == "assistant") if turns else None,
             recording_sample_rate=self.sample_rate if anchored else None,
             recording_num_channels=self.num_channels if anchored else None,
+            recording_started_at=self._iso(self.recording_started_t) if anchored else None,
             transcript=turns or None,
             tool_calls=tools or None,
             roark_integration_id=settings.integration_id,

@@ -84,6 +84,8 @@ class CallEnded(WireModel):
     agent_spoke_first: Optional[bool] = None
     recording_sample_rate: Optional[int] = None
     recording_num_channels: Optional[int] = None
+    # Extension: wall time of recording sample 0 (the first audio stored).
+    recording_started_at: Optional[str] = None
     transcript: Optional[list[Turn]] = None
     tool_calls: Optional[list[ToolRecord]] = None
     roark_integration_id: Optional[str] = None

@@ -360,6 +360,8 @@ class RoarkObserver(BaseObserver):
             call.bot_started(t_ns, pos)
         elif kind == "bot_onset":
             call.bot_onset(t_ns, pos)
+        elif kind == "recording_started":
+            call.recording_started(t_ns)
         elif kind == "bot_offset":
             call.bot_offset(t_ns, pos)
         elif kind == "bot_stopped":

@@ -244,6 +244,7 @@ class Capture:
         self._vad_offset: Optional[tuple[int, int]] = None
         self._user_start: Optional[tuple[int, int]] = None
         self._bot_onset_from: Optional[int] = None
+        self._bot_audio_seen = 0  # bot samples received while looking for the onset
         self._bot_offset_from: Optional[tuple[int, int]] = None  # (bot pos at "stopped", end reported)
         self._failed = False
 
@@ -299,9 +300,13 @@ class Capture:
         if frame.sample_rate != tracks.rate:
             expected = expected * tracks.rate / frame.sample_rate
             pcm = await self._resamplers[track].resample(pcm, frame.sample_rate, tracks.rate)
+        first = not tracks.first_audio
         tracks.append(track, pcm, time.monotonic(), expected)
+        if first and tracks.first_audio:
+            self._emit("recording_started", self._now_ns(), 0)
         if track == BOT:
             if self._bot_onset_from is not None:
+                self._bot_audio_seen += len(pcm) // 2
                 self._look_for_bot_onset()
             if self._bot_offset_from is not None:
                 self._look_for_bot_offset()
@@ -326,7 +331,9 @@ class Capture:
         if found is not None:
             self._emit("bot_onset", *self._at(found, tl.pos(BOT), self._now_ns()))
             self._bot_onset_from = None
-        elif tl.pos(BOT) - start > ONSET_SEARCH_SECS * tl.sample_rate:
+        elif self._bot_audio_seen > ONSET_SEARCH_SECS * tl.sample_rate:
+            # Counted in audio received, not position: a stall padded with
+            # silence must not end the search before the speech arrives.
             self._bot_onset_from = None
 
     def _look_for_bot_offset(self) -> None:
@@ -400,6 +407,7 @@ class Capture:
                     self._emit("bot_onset", *self._at(onset, here, t))
                 else:
                     self._bot_onset_from = here
+                    self._bot_audio_seen = 0
         elif isinstance(frame, BotStoppedSpeakingFrame):
             if tracks is not None:
                 tracks.speaking[BOT] = False

@@ -541,7 +541,11 @@ def _check_durations(end: Mapping[str, Any], uploads: Sequence[ChunkUpload]) -> 
         last_per_index[u.index] = u.size
     rec_s = recording_seconds(sum(last_per_index.values()), rate, ch)
     problems: list[str] = []
-    start, stop = parse_iso(end.get("callStartedAt")), parse_iso(end.get("callEndedAt"))
+    # recordingStartedAt (extension): when sample 0 was recorded. Audio may
+    # begin well after call-started (transport still connecting), so measure
+    # from there when the client says.
+    start = parse_iso(end.get("recordingStartedAt")) or parse_iso(end.get("callStartedAt"))
+    stop = parse_iso(end.get("callEndedAt"))
     if _comparable(start, stop):
         call_s = (stop - start).total_seconds()  # type: ignore[operator]
         if abs(rec_s - call_s) > DURATION_TOLERANCE_S:
