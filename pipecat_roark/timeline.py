@@ -28,10 +28,13 @@ BLOCK_MS = 10
 RING_BLOCKS = 1024  # ~10 s of history per track
 #: Peak level (of 32767) under which a block counts as silence. Adapted
 #: upwards on noisy lines: see _threshold().
-MIN_THRESHOLD = 400
+MIN_THRESHOLD = 250
 #: Gaps shorter than this inside speech (stop consonants, breaths) do not
 #: end a run of speech.
 GAP_BLOCKS = 6
+#: Pauses between words (commas, breaths) are bridged when looking for where
+#: an utterance began.
+MERGE_BLOCKS = 25
 
 
 class Track:
@@ -115,29 +118,22 @@ class Timeline:
 
     # -- edge snapping -----------------------------------------------------
 
-    def _runs(self, track: int, lo: int, hi: int) -> tuple[int, list[tuple[int, int]]]:
-        """Runs of speech (block indexes, [start, end)) within blocks [lo, hi)."""
+    def _runs(self, track: int, lo: int, hi: int, merge_blocks: int = GAP_BLOCKS) -> list[tuple[int, int]]:
+        """Runs of speech (block indexes, [start, end)) within blocks [lo, hi).
+
+        Pauses shorter than ``merge_blocks`` inside speech do not end a run.
+        """
         t = self.tracks[track]
         first, peaks = t.levels(lo, hi)
         if not len(peaks):
-            return first, []
-        voiced = peaks >= self._threshold(track)
-        runs: list[tuple[int, int]] = []
-        start = None
-        gap = 0
-        for i, v in enumerate(voiced.tolist()):
-            if v:
-                if start is None:
-                    start = i
-                gap = 0
-            elif start is not None:
-                gap += 1
-                if gap >= GAP_BLOCKS:
-                    runs.append((first + start, first + i - gap + 1))
-                    start, gap = None, 0
-        if start is not None:
-            runs.append((first + start, first + len(voiced) - gap))
-        return first, runs
+            return []
+        voiced = np.flatnonzero(peaks >= self._threshold(track))
+        if not len(voiced):
+            return []
+        breaks = np.flatnonzero(np.diff(voiced) > merge_blocks)
+        starts = np.concatenate(([voiced[0]], voiced[breaks + 1]))
+        ends = np.concatenate((voiced[breaks], [voiced[-1]])) + 1
+        return [(first + int(a), first + int(b)) for a, b in zip(starts, ends)]
 
     def _threshold(self, track: int) -> int:
         t = self.tracks[track]
@@ -147,31 +143,42 @@ class Timeline:
         floor = int(np.percentile(peaks, 10))
         return max(MIN_THRESHOLD, floor * 4)
 
-    def onset(self, track: int, estimate: int, before_secs: float = 0.25, after_secs: float = 0.25) -> int:
-        """The speech onset nearest ``estimate`` (samples), or the estimate itself."""
-        b = self.block
-        est_blk = estimate // b
-        lo = est_blk - int(before_secs * 1000 / BLOCK_MS)
-        hi = est_blk + int(after_secs * 1000 / BLOCK_MS) + 1
-        _, runs = self._runs(track, lo - GAP_BLOCKS, hi)
-        starts = [s for s, _ in runs if lo <= s < hi]
-        if not starts:
-            return max(0, estimate)
-        best = min(starts, key=lambda s: abs(s - est_blk))
-        return best * b
+    def onset(self, track: int, estimate: int, before_secs: float = 1.0, after_secs: float = 0.15) -> int:
+        """Where the speech around ``estimate`` began, or the estimate itself.
 
-    def offset(self, track: int, estimate: int, before_secs: float = 0.25, after_secs: float = 0.25) -> int:
-        """The speech offset (end of a run of speech) nearest ``estimate``."""
+        Speaking frames are late, never early: the onset is the start of the
+        stretch of speech (pauses under MERGE_MS bridged) that the estimate
+        falls in, looking back at most ``before_secs``; if the estimate falls
+        in silence, the first speech within ``after_secs`` after it.
+        """
         b = self.block
-        est_blk = -(-estimate // b)
-        lo = est_blk - int(before_secs * 1000 / BLOCK_MS)
-        hi = est_blk + int(after_secs * 1000 / BLOCK_MS)
-        _, runs = self._runs(track, lo, hi + GAP_BLOCKS)
-        ends = [e for _, e in runs if lo <= e <= hi]
-        if not ends:
-            return max(0, estimate)
-        best = min(ends, key=lambda e: abs(e - est_blk))
-        return best * b
+        est = estimate // b
+        lo = est - int(before_secs * 1000 / BLOCK_MS)
+        hi = est + int(after_secs * 1000 / BLOCK_MS) + 1
+        runs = self._runs(track, lo - MERGE_BLOCKS, hi, MERGE_BLOCKS)
+        for start, end in runs:
+            if start <= est <= end:
+                return start * b if start >= lo else max(0, estimate)
+        following = [start for start, _ in runs if est < start < hi]
+        return following[0] * b if following else max(0, estimate)
+
+    def offset(self, track: int, estimate: int, before_secs: float = 0.5, after_secs: float = 0.1) -> int:
+        """Where the speech before ``estimate`` ended, or the estimate itself.
+
+        If the estimate falls inside a stretch of speech (pauses under
+        MERGE_MS bridged) that ends within ``after_secs``, that end; else the
+        end of the last stretch that ended within ``before_secs`` before it.
+        """
+        b = self.block
+        est = -(-estimate // b)
+        lo = est - int(before_secs * 1000 / BLOCK_MS)
+        hi = est + int(after_secs * 1000 / BLOCK_MS)
+        runs = self._runs(track, lo, hi + MERGE_BLOCKS, MERGE_BLOCKS)
+        for start, end in runs:
+            if start <= est <= end:
+                return end * b if end <= hi else max(0, estimate)
+        before = [end for _, end in runs if lo <= end <= est]
+        return before[-1] * b if before else max(0, estimate)
 
     def first_voiced_at_or_after(self, track: int, start: int) -> Optional[int]:
         """Start of the first voiced block at or after ``start`` that the ring knows."""

@@ -47,7 +47,8 @@ async def test_edges_with_20_calls_in_one_process(server):
         # may fire; nothing else may.
         assert [p for p in rec.problems if not p.startswith("recording is ")] == [], rec.problems
         turns = rec.ended["transcript"]
-        assert [t["role"] for t in turns] == ["assistant", "user", "assistant", "user", "assistant"]
+        assert [t["role"] for t in turns] == ["assistant", "user", "assistant", "user", "assistant"], [
+            (t["role"], t["content"], t.get("audioOffsetMs"), t.get("endAudioOffsetMs")) for t in turns]
         pcm, rate = recording(server, roark.pipecat_call_id)
         e = edge_errors(turns, pcm, rate)
         errors += e.errors
