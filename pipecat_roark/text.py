@@ -7,12 +7,14 @@ are not JSON) is recorded as well as it can be and never raises.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 #: A single turn's text, a tool argument string or a tool result is cut
 #: here; a voice call never legitimately says this much in one turn.
 MAX_TEXT_CHARS = 32_000
 TRUNCATED = " …[truncated]"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def clean_text(value: Any, limit: int = MAX_TEXT_CHARS) -> str:
@@ -26,8 +28,12 @@ def clean_text(value: Any, limit: int = MAX_TEXT_CHARS) -> str:
             value = f"<unprintable {type(value).__name__}>"
     if len(value) > limit:
         value = value[:limit] + TRUNCATED
-    # Lone surrogates cannot be encoded as UTF-8; replace rather than fail.
-    return value.encode("utf-8", "replace").decode("utf-8")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        # Lone surrogates cannot be encoded as UTF-8: the replacement character.
+        value = _SURROGATE.sub("\ufffd", value)
+    return value
 
 
 def _default(obj: Any) -> Any:
