@@ -111,8 +111,11 @@ async def _serve_until_signal(server) -> None:
 # registry and entry point
 
 # Other subcommands (e.g. `demo`, `replay`) are added here as add_<name>_command functions.
+from .demo import add_demo_command  # noqa: E402  (light: loads Pipecat only when run)
+
 SUBCOMMANDS: list[AddCommand] = [
     add_dev_command,
+    add_demo_command,
 ]
 
 
