@@ -56,7 +56,8 @@ class DeliveryStats:
 
 
 class CallDelivery:
-    def __init__(self, client: RoarkClient, call_id: str, *, max_in_flight: int = 4, finalize_timeout: float = 10.0, log: Any = logger):
+    def __init__(self, client: RoarkClient, call_id: str, *, max_in_flight: int = 4, finalize_timeout: float = 10.0,
+                 expect_audio: bool = True, log: Any = logger):
         self._client = client
         self._call_id = call_id
         self._log = log
@@ -66,8 +67,9 @@ class CallDelivery:
         self._chunk_tasks: set[asyncio.Task] = set()
         self._url_tasks: dict[int, tuple[float, asyncio.Task]] = {}
         self._pending_bytes = 0
-        self._finishing = False
+        self._finishing = False  # no chunk after those already queued
         self._closed = False
+        self._expect_audio = expect_audio
         self.stats = DeliveryStats()
 
     # -- during the call ---------------------------------------------------
@@ -82,6 +84,14 @@ class CallDelivery:
         self.stats.started_delivered = ok
         if ok:
             self._log.debug("call-started delivered")
+            if self._expect_audio:
+                # A call shorter than one chunk still pays one round trip
+                # for its audio at the end, not two.
+                self._prefetch_url(0)
+
+    def mark_ending(self) -> None:
+        """The call has ended: the chunks queued now are the last ones."""
+        self._finishing = True
 
     def add_chunk(self, index: int, data: bytes) -> None:
         """Queue a chunk for upload. Never blocks, never raises."""
