@@ -18,20 +18,47 @@ Turn rules (what an experienced Pipecat user expects):
   ``interrupted``; an interruption while the bot was silent is not one.
 - Turns without any text (a cough the VAD took for speech, bot audio with no
   words) are left out.
+
+Figures on top of the turns (all extensions of the contract):
+
+- Response latency of an assistant turn that answers the caller: from the
+  end of the caller's speech to the bot's first sound, both measured on the
+  recording (the recorder reports where the caller's sound ended when the
+  bot's began), so it holds whatever decided the turn (local VAD or the STT).
+- Barge-in latency of an interrupted turn: how long the bot kept talking
+  after the caller's first sound over it.
+- Metrics belong to the turn that was current when they were pushed (those
+  pushed before the first turn, to the first turn); LLM/TTS metrics of a
+  generation that was then cut off carry ``interrupted``.
+- Tools end completed, failed, cancelled, timed out, or (never answered by
+  the end of the call) with no result; errors are kept once per distinct
+  message. Metrics and errors are capped, and what was dropped is counted.
 """
 
 from __future__ import annotations
 
+import bisect
 import datetime as _dt
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from .models import CallEnded, CallStarted, ToolCallRecord, ToolResultRecord, Turn
+from . import summary as _summary
+from .metrics import UsageTotals
+from .models import CallEnded, CallStarted, ErrorRecord, MetricRecord, ToolCallRecord, ToolResultRecord, Turn
 from .text import MAX_TEXT_CHARS, clean_text, tool_arguments, tool_result_content
 
 #: A transcription pushed this shortly before a user turn's start belongs to
 #: it: STT-driven turn strategies announce the turn after the first final.
 TRANSCRIPT_GRACE_NS = 300_000_000
+#: Metric records kept per call (the totals keep counting past it).
+MAX_METRICS = 2000
+#: Distinct errors kept per call.
+MAX_ERRORS = 50
+#: Closed turns waiting for the observer to report them.
+MAX_CLOSED = 16
+#: A tool result with nothing in it this close to the tool's timeout is the timeout.
+TIMEOUT_SLACK_NS = 50_000_000
 
 
 def iso(epoch_secs: float) -> str:
@@ -70,6 +97,19 @@ class TurnState:
     closed: bool = False
     # Assistant turns: the bot has reported speaking in this turn.
     spoken: bool = False
+    # User turns ruled from transcripts (no VAD): the ruling comes after the
+    # words, so once the turn has ended, new words are a new turn.
+    stt_ruled: bool = False
+    # Assistant turns: where the caller's speech before the bot's first sound
+    # ended, on the recording.
+    user_end_pos: Optional[int] = None
+    # Interrupted assistant turns: when, the caller's first sound over the
+    # bot (recording), and the user turn that cut in.
+    interrupted_t: Optional[int] = None
+    interrupted_pos: Optional[int] = None
+    caller_onset_pos: Optional[int] = None
+    interrupted_by: Optional["TurnState"] = field(default=None, repr=False)
+    reported: bool = False
 
     def add_text(self, text: str, joiner: str) -> None:
         if not text or self.chars >= MAX_TEXT_CHARS:
@@ -93,6 +133,26 @@ class ToolState:
     result: Optional[str] = None
     result_at: Optional[Edge] = None
     result_final: bool = False
+    status: Optional[str] = None  # completed | failed | cancelled | timed_out
+    error: Optional[str] = None
+    failed_at: Optional[Edge] = None
+
+
+@dataclass
+class MetricState:
+    t_ns: int
+    pos: Optional[int]
+    record: dict
+
+
+@dataclass
+class ErrorState:
+    message: str
+    processor: Optional[str]
+    fatal: bool
+    category: Optional[str]
+    at: Edge
+    count: int = 1
 
 
 class Call:
@@ -111,6 +171,13 @@ class Call:
         self._user_open = False
         self._bot: Optional[TurnState] = None  # assistant turn still accepting speech
         self._bot_speaking = False
+        self._last_stopped: Optional[TurnState] = None
+        self.metrics: list[MetricState] = []
+        self.metrics_dropped = 0
+        self.usage = UsageTotals()
+        self.errors: OrderedDict[tuple, ErrorState] = OrderedDict()
+        self.errors_dropped = 0
+        self._closed: list[TurnState] = []  # assistant turns closed, not yet reported
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -141,19 +208,34 @@ class Call:
 
     # -- user --------------------------------------------------------------
 
-    def user_started(self, t_ns: int, pos: Optional[int] = None) -> None:
+    def user_started(self, t_ns: int, pos: Optional[int] = None, stt_ruled: bool = False) -> None:
         if self._user_open:
             return
-        turn = TurnState("user", Edge(t_ns, pos))
+        latest = self._user
+        if (latest is not None and latest.text_only and not latest.closed
+                and t_ns <= latest.start.t_ns + TRANSCRIPT_GRACE_NS):
+            # The words of this utterance got here before the ruling on it
+            # (a transcript-driven turn start): they are the same turn, and
+            # it began where the ruling says.
+            latest.text_only = False
+            latest.stt_ruled = stt_ruled
+            latest.start = Edge(t_ns, pos) if pos is not None else Edge(min(t_ns, latest.start.t_ns))
+            self._user_open = True
+            if self._bot is not None and not self._bot_speaking:
+                self._close_bot()
+            return
+        turn = TurnState("user", Edge(t_ns, pos), stt_ruled=stt_ruled)
         self.turns.append(turn)
         self._user, self._user_open = turn, True
         if self._bot is not None and not self._bot_speaking:
-            self._bot = None
+            self._close_bot()
 
     def user_stopped(self, t_ns: int, pos: Optional[int] = None) -> None:
         if self._user is not None and self._user_open:
             self._user.end = Edge(t_ns, pos)
             self._user_open = False
+            if self._user.stt_ruled:
+                self._user.closed = True  # the ruling waited for the words: later ones are a new turn
 
     def transcription(self, t_ns: int, text: Any, user_id: Any = None, language: Any = None) -> None:
         text = clean_text(text).strip()
@@ -167,7 +249,7 @@ class Call:
             self.turns.append(turn)
             self._user = turn
             if self._bot is not None and not self._bot_speaking:
-                self._bot = None
+                self._close_bot()
         turn.add_text(text, " ")
         turn.last_text_t = t_ns
         if user_id and turn.user_id is None:
@@ -182,32 +264,56 @@ class Call:
         return None
 
     def _new_assistant_turn(self, edge: Edge, onset_pending: bool = False) -> TurnState:
-        if self._user is not None and self._user.text_only:
+        if self._user is not None and (self._user.text_only or self._user.stt_ruled):
             self._user.closed = True  # a text-only user turn ends when the bot answers
         self._bot = TurnState("assistant", edge, onset_pending=onset_pending)
         self.turns.append(self._bot)
         return self._bot
 
+    def _close_bot(self) -> None:
+        """The current assistant turn takes no more speech: report it once."""
+        turn, self._bot = self._bot, None
+        if turn is not None and not turn.reported:
+            turn.reported = True
+            self._closed.append(turn)
+            if len(self._closed) > MAX_CLOSED:
+                del self._closed[0]
+
+    def take_closed(self) -> list[TurnState]:
+        """Assistant turns closed since the last call (for ``on_turn_completed``)."""
+        if not self._closed:
+            return []
+        out, self._closed = self._closed, []
+        return out
+
+    def close_all(self) -> None:
+        """At the end of the call: the turn still open is complete too."""
+        self._close_bot()
+
     # -- bot ---------------------------------------------------------------
 
-    def bot_started(self, t_ns: int, pos: Optional[int] = None) -> None:
+    def bot_started(self, t_ns: int, pos: Optional[int] = None, user_end: Optional[int] = None) -> None:
         if self._bot_speaking:
             return
         self._bot_speaking = True
         if self._bot is None:
             self._new_assistant_turn(Edge(t_ns, pos), onset_pending=pos is not None)
+            self._bot.user_end_pos = user_end
         elif not self._bot.spoken:
             # The output transport can release the first words a moment
             # before it reports speaking: the speech still starts here.
             self._bot.start = Edge(min(t_ns, self._bot.start.t_ns), pos)
             self._bot.onset_pending = pos is not None
+            self._bot.user_end_pos = user_end
         self._bot.spoken = True
 
-    def bot_onset(self, t_ns: int, pos: int) -> None:
+    def bot_onset(self, t_ns: int, pos: int, user_end: Optional[int] = None) -> None:
         """The first voiced sample of the current assistant turn."""
         if self._bot is not None and self._bot.onset_pending:
             self._bot.start = Edge(t_ns, pos)
             self._bot.onset_pending = False
+            if user_end is not None:
+                self._bot.user_end_pos = user_end
 
     def bot_stopped(self, t_ns: int, pos: Optional[int] = None) -> None:
         if not self._bot_speaking:
@@ -218,7 +324,7 @@ class Call:
             self._last_stopped = self._bot
             self._bot.onset_pending = False
             if self._user is not None and self._user.start.t_ns >= self._bot.start.t_ns:
-                self._bot = None  # the caller spoke: the next speech is a new turn
+                self._close_bot()  # the caller spoke: the next speech is a new turn
 
     def bot_offset(self, t_ns: int, pos: int) -> None:
         """Audio of the last assistant run that reached the recording after "stopped"."""
@@ -238,11 +344,17 @@ class Call:
         self._bot.add_text(text if spaced else text.strip(), "" if spaced else " ")
         self._bot.last_text_t = t_ns
 
-    def interruption(self, t_ns: int, pos: Optional[int] = None) -> None:
+    def interruption(self, t_ns: int, pos: Optional[int] = None, caller_onset: Optional[int] = None) -> None:
         # Pipecat broadcasts an interruption at every user-turn start: it cut
         # the bot off only if the bot was speaking.
         if self._bot_speaking and self._bot is not None:
-            self._bot.interrupted = True
+            # The last interruption is the one that cut the turn off.
+            bot = self._bot
+            bot.interrupted = True
+            bot.interrupted_t, bot.interrupted_pos = t_ns, pos
+            bot.caller_onset_pos = caller_onset
+            by = self._user if self._user is not None and self._user.start.t_ns >= bot.start.t_ns else None
+            bot.interrupted_by = by
 
     # -- tools -------------------------------------------------------------
 
@@ -254,19 +366,101 @@ class Call:
 
     def tool_result(
         self, t_ns: int, tool_call_id: Any, result: Any, name: Any = None, arguments: Any = None,
-        pos: Optional[int] = None, final: bool = True,
-    ) -> None:
+        pos: Optional[int] = None, final: bool = True, error: Any = None, timeout_secs: Optional[float] = None,
+    ) -> Optional[ToolState]:
+        """A result; returns the tool when this result settled it."""
         key = clean_text(tool_call_id, 256)
         if not key:
-            return
+            return None
         if key not in self.tools:  # the in-progress frame was never seen
             self.tool_call(t_ns, key, name, arguments, pos)
         tool = self.tools[key]
         if tool.result_final:
-            return
+            return None
         tool.result = tool_result_content(result)
         tool.result_at = Edge(t_ns, pos)
         tool.result_final = final
+        if not final:
+            return None
+        if error:
+            tool.status, tool.error = "failed", clean_text(error, 2000)
+        elif tool.status != "failed":
+            # Pipecat < 1.x settles a timed-out call with an empty result.
+            timed_out = (
+                result is None and timeout_secs
+                and t_ns - tool.call_at.t_ns >= timeout_secs * 1e9 - TIMEOUT_SLACK_NS
+            )
+            tool.status = "timed_out" if timed_out else "completed"
+        return tool
+
+    def tool_cancelled(
+        self, t_ns: int, tool_call_id: Any, name: Any = None, timed_out: bool = False, pos: Optional[int] = None,
+    ) -> Optional[ToolState]:
+        """A ``FunctionCallCancelFrame``: cancelled (interruption, the LLM) or timed out."""
+        key = clean_text(tool_call_id, 256)
+        if not key:
+            return None
+        if key not in self.tools:
+            self.tool_call(t_ns, key, name, None, pos)
+        tool = self.tools[key]
+        if tool.result_final:
+            return None
+        tool.result = ""
+        tool.result_at = Edge(t_ns, pos)
+        tool.result_final = True
+        tool.status = "timed_out" if timed_out else "cancelled"
+        return tool
+
+    def tool_failed(
+        self, t_ns: int, name: Any, error: Any, pos: Optional[int] = None, final: bool = False,
+    ) -> Optional[ToolState]:
+        """A tool's handler raised (known from Pipecat's ErrorFrame): mark the open call of that name.
+
+        ``final``: no result will follow (Pipecat < 1.9 sends none for a
+        handler that raised), so this settles the call.
+        """
+        name = clean_text(name, 256)
+        for tool in reversed(list(self.tools.values())):
+            if tool.name == name and not tool.result_final:
+                if tool.status == "failed":
+                    return None
+                tool.status, tool.error, tool.failed_at = "failed", clean_text(error, 2000), Edge(t_ns, pos)
+                if final:
+                    tool.result, tool.result_at, tool.result_final = "", Edge(t_ns, pos), True
+                return tool
+        return None
+
+    # -- metrics and errors --------------------------------------------------
+
+    def add_metrics(self, t_ns: int, records: list[dict], pos: Optional[int] = None) -> None:
+        for rec in records:
+            self.usage.add(rec)
+            if len(self.metrics) >= MAX_METRICS:
+                self.metrics_dropped += 1
+                continue
+            self.metrics.append(MetricState(t_ns, pos, rec))
+
+    def error(
+        self, t_ns: int, message: Any, processor: Any = None, fatal: bool = False, category: Any = None,
+        pos: Optional[int] = None,
+    ) -> Optional[ErrorState]:
+        """An ErrorFrame. Returns the error the first time it is seen, None for a repeat."""
+        msg = clean_text(message, 2000).strip() or "unknown error"
+        proc = clean_text(processor, 200) or None
+        key = (proc, msg)
+        known = self.errors.get(key)
+        if known is not None:
+            known.count += 1
+            known.fatal = known.fatal or bool(fatal)
+            return None
+        if len(self.errors) >= MAX_ERRORS:
+            self.errors_dropped += 1
+            return None
+        cat = getattr(category, "value", category)
+        state = ErrorState(msg, proc, bool(fatal), clean_text(cat, 100) or None if cat is not None else None,
+                           Edge(t_ns, pos))
+        self.errors[key] = state
+        return state
 
     # -- payloads ----------------------------------------------------------
 
@@ -292,12 +486,93 @@ class Call:
             metadata=settings.metadata,
         ).to_wire()
 
-    def build_turns(self, anchored: bool) -> list[Turn]:
+    # -- figures -------------------------------------------------------------
+
+    def kept_turns(self) -> list[TurnState]:
+        """The turns that go on the wire (those with words), in order of start."""
+        return [t for t in sorted(self.turns, key=lambda t: t.start.t_ns) if t.content]
+
+    def _dur_ms(self, a_pos: Optional[int], b_pos: Optional[int], a_t: Optional[int], b_t: Optional[int]) -> Optional[int]:
+        """b - a in ms: on the recording when both positions are known, else on the clock."""
+        if a_pos is not None and b_pos is not None and self.sample_rate:
+            return int(round((b_pos - a_pos) * 1000 / self.sample_rate))
+        if a_pos is None and b_pos is None and a_t is not None and b_t is not None:
+            return int(round((b_t - a_t) / 1e6))
+        return None
+
+    def response_latency_ms(self, turn: TurnState, prev: Optional[TurnState]) -> Optional[int]:
+        """Caller's speech end -> bot's first sound, for a turn that answers the caller."""
+        if turn.role != "assistant" or prev is None or prev.role != "user":
+            return None
+        if turn.user_end_pos is not None and turn.start.pos is not None:
+            ms = self._dur_ms(turn.user_end_pos, turn.start.pos, None, None)
+        elif prev.end is not None and not prev.text_only:
+            ms = self._dur_ms(prev.end.pos, turn.start.pos, prev.end.t_ns, turn.start.t_ns)
+        else:
+            ms = None
+        return ms if ms is not None and ms >= 0 else None
+
+    def barge_in_ms(self, turn: TurnState) -> Optional[int]:
+        """How long the bot kept talking after the caller started over it."""
+        if not turn.interrupted or turn.end is None:
+            return None
+        by = turn.interrupted_by
+        onset_pos = turn.caller_onset_pos
+        if onset_pos is None and by is not None:
+            onset_pos = by.start.pos
+        if onset_pos is None:  # no sound of the caller over the bot: from the interruption itself
+            onset_pos = turn.interrupted_pos
+        if onset_pos is not None and turn.start.pos is not None:
+            onset_pos = max(onset_pos, turn.start.pos)
+        onset_t = by.start.t_ns if by is not None and by.start.t_ns <= (turn.interrupted_t or by.start.t_ns) else turn.interrupted_t
+        if onset_t is not None:
+            onset_t = max(onset_t, turn.start.t_ns)
+        ms = self._dur_ms(onset_pos, turn.end.pos, onset_t, turn.end.t_ns)
+        return max(0, ms) if ms is not None else None
+
+    def _prev_kept(self, turn: TurnState) -> Optional[TurnState]:
+        """The turn with words before ``turn`` (scanned from the end: the turn is recent)."""
+        passed = False
+        for t in reversed(self.turns):
+            if t is turn:
+                passed = True
+            elif passed and t.start.t_ns <= turn.start.t_ns and t.content:
+                return t
+        return None
+
+    def turn_report(self, turn: TurnState, anchored: bool = True) -> dict[str, Any]:
+        """What ``on_turn_completed`` hands to user code: the reply and its figures."""
+        prev = self._prev_kept(turn)
+        end = turn.end or Edge(turn.start.t_ns, turn.start.pos)
+        out: dict[str, Any] = {
+            "role": turn.role,
+            "content": turn.content,
+            "timestamp": self._iso(turn.start.t_ns),
+            "endTimestamp": self._iso(end.t_ns),
+            "audioOffsetMs": self._ms(turn.start.pos, anchored),
+            "endAudioOffsetMs": self._ms(end.pos, anchored),
+            "userContent": prev.content if prev is not None and prev.role == "user" else None,
+            "responseLatencyMs": self.response_latency_ms(turn, prev),
+            "interrupted": turn.interrupted,
+            "bargeInLatencyMs": self.barge_in_ms(turn),
+        }
+        lo = prev.start.t_ns if prev is not None else -1
+        recent = []
+        for m in reversed(self.metrics):
+            if m.t_ns < lo or len(recent) >= 50:
+                break
+            recent.append(dict(m.record))
+        out["metrics"] = recent[::-1]
+        return {k: v for k, v in out.items() if v is not None}
+
+    # -- payloads ----------------------------------------------------------
+
+    def build_turns(self, anchored: bool, kept: Optional[list[TurnState]] = None) -> list[Turn]:
         out = []
-        for turn in sorted(self.turns, key=lambda t: t.start.t_ns):
+        kept = self.kept_turns() if kept is None else kept
+        prev: Optional[TurnState] = None
+        for turn in kept:
             content = turn.content
-            if not content:
-                continue
             end = turn.end or Edge(turn.last_text_t if turn.last_text_t is not None else turn.start.t_ns)
             if end.t_ns < turn.start.t_ns:
                 end = Edge(turn.start.t_ns, turn.start.pos)
@@ -318,9 +593,37 @@ class Call:
                     user_id=turn.user_id,
                     language=turn.language,
                     interrupted=True if turn.interrupted else None,
+                    response_latency_ms=self.response_latency_ms(turn, prev),
+                    barge_in_latency_ms=self.barge_in_ms(turn),
                 )
             )
+            prev = turn
         return out
+
+    def tool_outcome(self, tool: ToolState, end_t: Optional[int] = None) -> tuple[str, Optional[Edge]]:
+        """(status, when it ended) of a tool; one never answered ends with the call."""
+        if tool.result_at is not None and tool.result_final:
+            return tool.status or "completed", tool.result_at
+        if tool.status == "failed":
+            return "failed", tool.result_at or tool.failed_at
+        if tool.result_at is not None:  # only intermediate results
+            return "no_result", Edge(end_t) if end_t is not None else tool.result_at
+        return "no_result", Edge(end_t) if end_t is not None else None
+
+    def tool_report(self, tool: ToolState, anchored: bool = True, end_t: Optional[int] = None) -> Optional[ToolResultRecord]:
+        status, at = self.tool_outcome(tool, end_t)
+        if at is None:
+            return None
+        duration = self._dur_ms(None, None, tool.call_at.t_ns, at.t_ns)
+        return ToolResultRecord(
+            tool_call_id=tool.tool_call_id,
+            content=tool.result or "",
+            timestamp=self._iso(at.t_ns) or iso(0),
+            audio_offset_ms=self._ms(at.pos, anchored),
+            status=status,
+            error=tool.error if status == "failed" else None,
+            duration_ms=max(0, duration) if duration is not None else None,
+        )
 
     def build_tools(self, anchored: bool) -> list:
         out: list = []
@@ -334,24 +637,111 @@ class Call:
                     audio_offset_ms=self._ms(tool.call_at.pos, anchored),
                 )
             )
-            if tool.result_at is not None:
-                out.append(
-                    ToolResultRecord(
-                        tool_call_id=tool.tool_call_id,
-                        content=tool.result or "",
-                        timestamp=self._iso(tool.result_at.t_ns),
-                        audio_offset_ms=self._ms(tool.result_at.pos, anchored),
-                    )
-                )
+            result = self.tool_report(tool, anchored, self.ended_t)
+            if result is not None:
+                out.append(result)
         return out
 
-    def build_ended(self, settings: Any, *, now_wall: float, recording_delivered: bool, extra: Optional[dict] = None) -> dict[str, Any]:
-        """The call-ended payload. ``recording_delivered``: chunks reached Roark."""
+    def _generation_windows(self, kept: list[TurnState]) -> list[tuple[int, int]]:
+        """(from, to] pipeline times of generations that were cut off."""
+        windows = []
+        for i, turn in enumerate(kept):
+            if turn.role != "assistant" or not turn.interrupted or turn.interrupted_t is None:
+                continue
+            prev = kept[i - 1] if i else None
+            if prev is None:
+                lo = -1
+            elif prev.role == "assistant" and prev.end is not None:
+                lo = prev.end.t_ns
+            else:
+                lo = prev.start.t_ns
+            windows.append((lo, turn.interrupted_t))
+        return windows
+
+    def build_metrics(self, anchored: bool, kept: Optional[list[TurnState]] = None) -> list[MetricRecord]:
+        kept = self.kept_turns() if kept is None else kept
+        starts = [t.start.t_ns for t in kept]
+        windows = self._generation_windows(kept)
+        out = []
+        for m in self.metrics:
+            rec = dict(m.record)
+            if starts:
+                rec["turnIndex"] = max(0, bisect.bisect_right(starts, m.t_ns) - 1)
+            if rec.get("kind") in ("llm", "tts") and any(lo < m.t_ns <= hi for lo, hi in windows):
+                rec["interrupted"] = True
+            rec["timestamp"] = self._iso(m.t_ns) or iso(0)
+            offset = self._ms(m.pos, anchored)
+            if offset is not None:
+                rec["audioOffsetMs"] = offset
+            out.append(MetricRecord.model_validate(rec))
+        return out
+
+    def build_errors(self, anchored: bool) -> list[ErrorRecord]:
+        return [
+            ErrorRecord(
+                message=e.message,
+                processor=e.processor,
+                fatal=e.fatal,
+                category=e.category,
+                timestamp=self._iso(e.at.t_ns) or iso(0),
+                audio_offset_ms=self._ms(e.at.pos, anchored),
+                count=e.count if e.count > 1 else None,
+            )
+            for e in self.errors.values()
+        ]
+
+    def build_summary(self, kept: list[TurnState], turns: list[Turn], recording_status: Optional[str] = None) -> dict[str, Any]:
+        """The callSummary block."""
+        rate = self.sample_rate
+        on_recording = bool(rate) and all(t.start.pos is not None for t in kept)
+        origin = self.recording_started_t if self.recording_started_t is not None else (self.started_t or 0)
+        spans = []
+        for t in kept:
+            end = t.end or Edge(t.last_text_t if t.last_text_t is not None else t.start.t_ns)
+            if on_recording and end.pos is not None:
+                spans.append((t.role, t.start.pos * 1000 / rate, end.pos * 1000 / rate))  # type: ignore[operator]
+            elif not on_recording:
+                spans.append((t.role, (t.start.t_ns - origin) / 1e6, (end.t_ns - origin) / 1e6))
+        call_ms = (self.ended_t - origin) / 1e6 if self.ended_t is not None else None
+        statuses = [self.tool_outcome(tool, self.ended_t)[0] for tool in self.tools.values()]
+        out: dict[str, Any] = {
+            "turns": {
+                "user": sum(1 for t in kept if t.role == "user"),
+                "assistant": sum(1 for t in kept if t.role == "assistant"),
+            },
+            **_summary.talk_and_silence(spans, call_ms),
+            "interruptions": sum(1 for t in kept if t.role == "assistant" and t.interrupted),
+            "toolCalls": _summary.tool_counts(statuses),
+            "errors": sum(e.count for e in self.errors.values()) + self.errors_dropped,
+            "latency": _summary.latency_summary(t.response_latency_ms for t in turns),
+            "usage": self.usage.to_dict(),
+        }
+        if self.metrics_dropped:
+            out["metricsDropped"] = self.metrics_dropped
+        if self.errors_dropped:
+            out["errorsDropped"] = self.errors_dropped
+        if recording_status:
+            out["recordingStatus"] = recording_status
+        return out
+
+    def build_ended(
+        self, settings: Any, *, now_wall: float, recording_delivered: bool, extra: Optional[dict] = None,
+        recording: Optional[tuple[str, dict]] = None,
+    ) -> dict[str, Any]:
+        """The call-ended payload. ``recording_delivered``: chunks reached Roark.
+
+        ``recording``: (recordingStatus, recordingHealth) as the observer
+        measured them.
+        """
         anchored = recording_delivered and bool(self.sample_rate)
-        turns = self.build_turns(anchored)
+        kept = self.kept_turns()
+        turns = self.build_turns(anchored, kept)
         tools = self.build_tools(anchored)
+        metrics = self.build_metrics(anchored, kept)
+        errors = self.build_errors(anchored)
+        status, health = recording if recording is not None else (None, None)
         ended_at = self._iso(self.ended_t) or iso(now_wall)
-        payload = CallEnded(
+        fields: dict[str, Any] = dict(
             pipecat_call_id=self.call_id,
             event_timestamp=iso(now_wall),
             call_started_at=self._iso(self.started_t),
@@ -364,6 +754,11 @@ class Call:
             transcript=turns or None,
             tool_calls=tools or None,
             roark_integration_id=settings.integration_id,
-            **(extra or {}),
+            metrics=metrics or None,
+            errors=errors or None,
+            recording_status=status,
+            recording_health=health,
+            call_summary=self.build_summary(kept, turns, status),
         )
-        return payload.to_wire()
+        fields.update(extra or {})
+        return CallEnded(**fields).to_wire()

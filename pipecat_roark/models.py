@@ -38,6 +38,12 @@ class Turn(WireModel):
     language: Optional[str] = None
     # Extension: the caller cut this assistant turn off.
     interrupted: Optional[bool] = None
+    # Extension (assistant turns answering the caller): from the end of the
+    # caller's speech to the bot's first sound, measured on the recording.
+    response_latency_ms: Optional[int] = Field(default=None, ge=0)
+    # Extension (interrupted turns): how long the bot kept talking after the
+    # caller started speaking over it.
+    barge_in_latency_ms: Optional[int] = Field(default=None, ge=0)
 
 
 class ToolCallRecord(WireModel):
@@ -49,15 +55,64 @@ class ToolCallRecord(WireModel):
     audio_offset_ms: Optional[int] = Field(default=None, ge=0)
 
 
+ToolStatus = Literal["completed", "failed", "cancelled", "timed_out", "no_result"]
+
+
 class ToolResultRecord(WireModel):
     kind: Literal["tool_result"] = "tool_result"
     tool_call_id: str
     content: str
     timestamp: str
     audio_offset_ms: Optional[int] = Field(default=None, ge=0)
+    # Extensions: how the call ended (``no_result``: never answered by the
+    # end of the call), the handler's error when it failed, call -> result.
+    status: Optional[ToolStatus] = None
+    error: Optional[str] = None
+    duration_ms: Optional[int] = Field(default=None, ge=0)
 
 
 ToolRecord = Union[ToolCallRecord, ToolResultRecord]
+
+
+class MetricRecord(WireModel):
+    """Extension: one service measurement (the shape of the LiveKit integration).
+
+    Durations in seconds. See :mod:`pipecat_roark.metrics` for what each
+    Pipecat metric becomes.
+    """
+
+    kind: str
+    timestamp: str
+    audio_offset_ms: Optional[int] = Field(default=None, ge=0)
+    metric: Optional[str] = None
+    processor: Optional[str] = None
+    model: Optional[str] = None
+    turn_index: Optional[int] = Field(default=None, ge=0)
+    interrupted: Optional[bool] = None
+    ttfb: Optional[float] = None
+    ttft: Optional[float] = None
+    duration: Optional[float] = None
+    prompt_tokens: Optional[int] = None
+    completion_tokens: Optional[int] = None
+    total_tokens: Optional[int] = None
+    cached_tokens: Optional[int] = None
+    characters: Optional[int] = None
+    audio_duration: Optional[float] = None
+    ttfa: Optional[float] = None
+    ttfat: Optional[float] = None
+    extra: Optional[dict[str, Any]] = None
+
+
+class ErrorRecord(WireModel):
+    """Extension: an ErrorFrame, once per distinct message of a processor."""
+
+    message: str
+    processor: Optional[str] = None
+    fatal: bool = False
+    category: Optional[str] = None
+    timestamp: str
+    audio_offset_ms: Optional[int] = Field(default=None, ge=0)
+    count: Optional[int] = Field(default=None, ge=1)  # when seen more than once
 
 
 class CallStarted(WireModel):
@@ -89,7 +144,13 @@ class CallEnded(WireModel):
     transcript: Optional[list[Turn]] = None
     tool_calls: Optional[list[ToolRecord]] = None
     roark_integration_id: Optional[str] = None
-    metrics: Optional[list[dict[str, Any]]] = None
+    metrics: Optional[list[MetricRecord]] = None
+    # Extensions: errors, how far the recording can be trusted, and the
+    # call in figures (turns, talk time, latency, tools, usage).
+    errors: Optional[list[ErrorRecord]] = None
+    recording_status: Optional[Literal["ok", "degraded", "partial", "lost", "empty", "off"]] = None
+    recording_health: Optional[dict[str, Any]] = None
+    call_summary: Optional[dict[str, Any]] = None
 
     def to_wire(self) -> dict[str, Any]:
         wire = super().to_wire()

@@ -29,9 +29,12 @@ from pipecat.frames.frames import (
     BotStoppedSpeakingFrame,
     CancelFrame,
     EndFrame,
+    ErrorFrame,
+    FunctionCallCancelFrame,
     FunctionCallInProgressFrame,
     FunctionCallResultFrame,
     InterruptionFrame,
+    MetricsFrame,
     StartFrame,
     StopFrame,
     TranscriptionFrame,
@@ -47,14 +50,20 @@ from .call import Call
 from .client import RoarkClient
 from .config import DEFAULT_FINALIZE_TIMEOUT_SECS, Settings, build_settings, resolve_call_id
 from .delivery import CallDelivery
+from .metrics import is_initial_zero_frame, kind_from_name, to_records
 from .recorder import AudioTap, Capture, RoarkAudioRecorder
+from .summary import recording_health
 from .text import clean_text
+from .tracing import CallTracing
 
 _OBSERVED = (
     StartFrame,
     TranscriptionFrame,
     FunctionCallInProgressFrame,
     FunctionCallResultFrame,
+    FunctionCallCancelFrame,
+    MetricsFrame,
+    ErrorFrame,  # travels upstream
     # Only used when the recorder is not in the pipeline:
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
@@ -68,6 +77,56 @@ _OBSERVED = (
 )
 _SUPPORTS_FIRST_PUSH = "observe_every_push" in inspect.signature(BaseObserver.__init__).parameters
 _DEDUPE_SIZE = 512
+#: Events user code can subscribe to with ``@roark.event_handler(name)``.
+EVENTS = ("on_turn_completed", "on_metrics", "on_tool_completed", "on_error", "on_call_ended")
+#: How long teardown waits for the user's event handlers.
+EVENT_HANDLER_GRACE_SECS = 2.0
+_TOOL_ERROR_PREFIX = "Error executing function call ["
+# Pipecat >= 1.9 settles a tool whose handler raised with a result carrying
+# the error; before, the ErrorFrame is all there is.
+_RESULT_CARRIES_ERROR = "error" in getattr(FunctionCallResultFrame, "__dataclass_fields__", {})
+_KIND_BY_CLASS: dict[type, str] = {}
+
+
+def _service_kind(source: Any) -> Optional[str]:
+    """stt / llm / tts for a Pipecat service (what its TTFB and processing times belong to)."""
+    cls = type(source)
+    kind = _KIND_BY_CLASS.get(cls)
+    if kind is None:
+        kind = kind_from_name(getattr(source, "name", None))
+        try:
+            from pipecat.services.llm_service import LLMService
+            from pipecat.services.stt_service import STTService
+            from pipecat.services.tts_service import TTSService
+
+            for base, k in ((STTService, "stt"), (LLMService, "llm"), (TTSService, "tts")):
+                if isinstance(source, base):
+                    kind = k
+                    break
+        except Exception:
+            pass
+        if len(_KIND_BY_CLASS) < 256:
+            _KIND_BY_CLASS[cls] = kind
+    return kind
+
+
+def _start_flag(frame: Any, name: str) -> Optional[bool]:
+    # StartFrame's config fields warn when read on Pipecat >= 1.8; the
+    # dataclass value itself is still the pipeline's setting.
+    try:
+        return bool(object.__getattribute__(frame, name))
+    except Exception:
+        return None
+
+
+def _tool_timeout_secs(llm: Any, name: Any) -> Optional[float]:
+    """The timeout Pipecat applies to a tool of this LLM service (best effort)."""
+    try:
+        item = getattr(llm, "_functions", {}).get(name) or getattr(llm, "_functions", {}).get(None)
+        secs = getattr(item, "timeout_secs", None) or getattr(llm, "_function_call_timeout_secs", None)
+        return float(secs) if secs else None
+    except Exception:
+        return None
 
 
 class CallLog:
@@ -113,6 +172,19 @@ class RoarkObserver(BaseObserver):
 
     Create one per call, pass it to ``PipelineWorker(observers=[...])`` and
     put ``roark.audio_processor`` right after ``transport.output()``.
+
+    Events (``@roark.event_handler("on_turn_completed")``; handlers run as
+    tasks of their own, never in the frame path):
+
+    - ``on_turn_completed(roark, turn)``: an assistant turn is over (the
+      caller spoke again, or the call ended): its words, the caller's words
+      it answered, ``responseLatencyMs``, ``interrupted``,
+      ``bargeInLatencyMs`` and the metrics measured since the caller's turn.
+    - ``on_metrics(roark, records)``: service metrics as they arrive.
+    - ``on_tool_completed(roark, record)``: a tool result with its status.
+    - ``on_error(roark, error)``: the first time each distinct error is seen.
+    - ``on_call_ended(roark, summary, payload)``: the call summary and the
+      whole ``call-ended`` payload, as it is sent.
     """
 
     def __init__(
@@ -132,6 +204,7 @@ class RoarkObserver(BaseObserver):
         base_url: Optional[str] = None,
         sample_rate: Optional[int] = None,
         finalize_timeout_secs: float = DEFAULT_FINALIZE_TIMEOUT_SECS,
+        trace: bool = False,
         **kwargs: Any,
     ):
         if _SUPPORTS_FIRST_PUSH:
@@ -176,13 +249,22 @@ class RoarkObserver(BaseObserver):
             self._capture = self._processor.capture
         self._delivery = CallDelivery(
             RoarkClient(s.base_url, s.headers, s.request_timeout_secs), self._call_id,
-            max_in_flight=s.max_uploads_in_flight, finalize_timeout=s.finalize_timeout_secs, log=self._log,
+            max_in_flight=s.max_uploads_in_flight, finalize_timeout=s.finalize_timeout_secs,
+            expect_audio=self._enabled and s.capture_audio, log=self._log,
         )
         self._seen: OrderedDict[int, None] = OrderedDict()
+        for name in EVENTS:
+            self._register_event_handler(name)
+        self._fire_tasks: set[asyncio.Task] = set()
+        self._bot_spoke = False
         self._started = False
         self._final_task: Optional[asyncio.Task] = None
         self._finalized = False
         self._warned: set[str] = set()
+        if not isinstance(trace, bool):
+            raise TypeError(f"RoarkObserver: trace must be True or False, got {trace!r}")
+        # trace=True: the worker's Pipecat spans for this call go to Roark (tracing.py).
+        self._tracing: Optional[CallTracing] = CallTracing.create(self._call_id, s, self._log) if trace and self._enabled else None
 
     # -- public API --------------------------------------------------------
 
@@ -251,13 +333,18 @@ class RoarkObserver(BaseObserver):
                 return
             self._handle(frame, data)
         except Exception:
-            self._log.exception(f"error handling {type(frame).__name__}; the call continues")
+            name = type(frame).__name__
+            if name not in self._warned:  # once per frame type: no log storm
+                self._warned.add(name)
+                self._log.exception(f"error handling {name}; the call continues")
 
     async def cleanup(self):
         """Always awaited by Pipecat at teardown: the last chance to deliver."""
         try:
-            await super().cleanup()
-        except Exception:
+            # BaseObject waits for running event handlers without a limit: a
+            # user's handler must not hold the shutdown hostage.
+            await asyncio.wait_for(super().cleanup(), EVENT_HANDLER_GRACE_SECS)
+        except (asyncio.TimeoutError, Exception):
             pass
         if not self._enabled:
             return
@@ -267,7 +354,11 @@ class RoarkObserver(BaseObserver):
                 self._on_end(self._now_ns(), self._fallback_reason or "pipeline-finished")
         except Exception:
             self._log.exception("error while finalizing at teardown")
-        await self._await_final()
+        if self._tracing is not None:
+            self._tracing.call_finished()  # closes once Pipecat ends the conversation span
+        ok = await self._await_final()
+        await self._wait_for_handlers()
+        return ok
 
     # -- frames seen by the observer ----------------------------------------
 
@@ -286,8 +377,25 @@ class RoarkObserver(BaseObserver):
     def _handle(self, frame: Any, data: FramePushed) -> None:
         t = data.timestamp
         call = self._call
+        if isinstance(frame, BotStartedSpeakingFrame):
+            self._bot_spoke = True  # for the recording's health: the bot did speak
         if isinstance(frame, TranscriptionFrame):
             call.transcription(t, frame.text, getattr(frame, "user_id", None), getattr(frame, "language", None))
+            self._report_turns()
+        elif isinstance(frame, MetricsFrame):
+            self._on_metrics(frame, data)
+        elif isinstance(frame, ErrorFrame):
+            self._on_error(frame, data)
+        elif isinstance(frame, FunctionCallCancelFrame):
+            # Pipecat >= 1.x settles a timed-out call with a cancel that asks
+            # the LLM to run (an interruption's does not).
+            timed_out = bool(getattr(frame, "run_llm", False))
+            if not timed_out:
+                limit = _tool_timeout_secs(data.source, frame.function_name)
+                tool = call.tools.get(clean_text(frame.tool_call_id, 256))
+                timed_out = bool(limit and tool and t - tool.call_at.t_ns >= limit * 1e9 - 50_000_000)
+            self._tool_done(call.tool_cancelled(t, frame.tool_call_id, frame.function_name, timed_out,
+                                                pos=self._capture.position_at(t)))
         elif isinstance(frame, FunctionCallInProgressFrame):
             call.tool_call(t, frame.tool_call_id, frame.function_name, frame.arguments, pos=self._capture.position_at(t))
         elif isinstance(frame, FunctionCallResultFrame):
@@ -297,10 +405,13 @@ class RoarkObserver(BaseObserver):
             error = getattr(frame, "error", None)
             if result is None and error:
                 result = {"error": clean_text(error, 2000)}
-            call.tool_result(t, frame.tool_call_id, result, frame.function_name, frame.arguments,
-                             pos=self._capture.position_at(t), final=final)
+            timeout = _tool_timeout_secs(data.source, frame.function_name) if result is None and final else None
+            self._tool_done(call.tool_result(t, frame.tool_call_id, result, frame.function_name, frame.arguments,
+                                             pos=self._capture.position_at(t), final=final, error=error,
+                                             timeout_secs=timeout))
         elif isinstance(frame, StartFrame):
             self._clock = getattr(data.source, "get_clock", lambda: None)()
+            self._check_metrics_enabled(frame)
         elif not self._capture.started:
             self._handle_without_recorder(frame, data)
 
@@ -329,6 +440,101 @@ class RoarkObserver(BaseObserver):
             self._fallback_reason = self._fallback_reason or _end_reason(frame, None)
             if isinstance(frame, (CancelFrame, StopFrame)):
                 self._on_end(t, self._fallback_reason)
+        self._report_turns()
+
+    # -- metrics, errors, tools, events ----------------------------------------
+
+    def _check_metrics_enabled(self, frame: Any) -> None:
+        metrics, usage = _start_flag(frame, "enable_metrics"), _start_flag(frame, "enable_usage_metrics")
+        if metrics is False:
+            self._warn_once(
+                "metrics-off",
+                "Pipecat metrics are off, so Roark gets no per-service TTFB, token or character counts: "
+                "pass PipelineParams(enable_metrics=True, enable_usage_metrics=True)",
+            )
+        elif metrics and usage is False:
+            self._warn_once(
+                "usage-metrics-off",
+                "Pipecat usage metrics are off, so Roark gets no token or character counts: "
+                "pass PipelineParams(enable_usage_metrics=True)",
+            )
+
+    def _on_metrics(self, frame: Any, data: FramePushed) -> None:
+        items = getattr(frame, "data", None) or []
+        if is_initial_zero_frame(items):
+            return
+        records = to_records(items, _service_kind(data.source))
+        if not records:
+            return
+        t = data.timestamp
+        self._call.add_metrics(t, records, pos=self._capture.position_at(t))
+        self._fire("on_metrics", [dict(r) for r in records])
+
+    def _on_error(self, frame: Any, data: FramePushed) -> None:
+        t = data.timestamp
+        pos = self._capture.position_at(t)
+        message = clean_text(getattr(frame, "error", None), 2000)
+        processor = getattr(frame, "processor", None) or data.source
+        state = self._call.error(t, message, getattr(processor, "name", processor), bool(getattr(frame, "fatal", False)),
+                                 getattr(frame, "category", None), pos)
+        if message.startswith(_TOOL_ERROR_PREFIX) and "]" in message:
+            # The LLM service reports a tool handler that raised; Pipecat < 1.9
+            # sends no result for it at all.
+            name, _, detail = message[len(_TOOL_ERROR_PREFIX):].partition("]")
+            tool = self._call.tool_failed(t, name, detail.lstrip(": ") or message, pos, final=not _RESULT_CARRIES_ERROR)
+            if not _RESULT_CARRIES_ERROR:
+                self._tool_done(tool)
+        if state is not None:
+            self._fire("on_error", {
+                "message": state.message, "processor": state.processor, "fatal": state.fatal,
+                "category": state.category, "timestamp": self._call._iso(t),
+            })
+
+    def _tool_done(self, tool: Any) -> None:
+        if tool is None or not self._has_handlers("on_tool_completed"):
+            return
+        record = self._call.tool_report(tool)
+        if record is not None:
+            out = record.to_wire()
+            out["name"] = tool.name
+            self._fire("on_tool_completed", out)
+
+    def _report_turns(self) -> None:
+        closed = self._call.take_closed()
+        if not closed or not self._has_handlers("on_turn_completed"):
+            return
+        for turn in closed:
+            if turn.content:
+                self._fire("on_turn_completed", self._call.turn_report(turn))
+
+    def _has_handlers(self, name: str) -> bool:
+        handler = self._event_handlers.get(name)
+        return bool(handler is not None and handler.handlers)
+
+    def _fire(self, name: str, *args: Any) -> None:
+        """Hand an event to the user's handlers without ever waiting on them."""
+        if not self._has_handlers(name):
+            return
+        try:
+            task = asyncio.get_running_loop().create_task(self._call_event_handler(name, *args))
+            self._fire_tasks.add(task)
+            task.add_done_callback(self._fire_tasks.discard)
+        except Exception:
+            self._log.exception(f"could not run {name} handlers")
+
+    async def _wait_for_handlers(self) -> None:
+        """Give the handlers of the last events (on_call_ended) a bounded chance to run."""
+        try:
+            await asyncio.sleep(0)  # let queued _call_event_handler tasks start theirs
+            pending = list(self._fire_tasks) + [
+                entry[1] for entry in list(getattr(self, "_event_tasks", ()))
+                if isinstance(entry, tuple) and len(entry) == 2
+            ]
+            pending = [t for t in pending if not t.done() and t is not asyncio.current_task()]
+            if pending:
+                await asyncio.wait(pending, timeout=EVENT_HANDLER_GRACE_SECS)
+        except Exception:
+            pass
 
     # -- the capture sink (called inline by the recorder) ---------------------
 
@@ -353,13 +559,13 @@ class RoarkObserver(BaseObserver):
         if kind == "bot_text":
             call.bot_text(t_ns, kw.get("text"), kw.get("spaced", False))
         elif kind == "user_started":
-            call.user_started(t_ns, pos)
+            call.user_started(t_ns, pos, bool(kw.get("stt_ruled")))
         elif kind == "user_stopped":
             call.user_stopped(t_ns, pos)
         elif kind == "bot_started":
-            call.bot_started(t_ns, pos)
+            call.bot_started(t_ns, pos, kw.get("user_end"))
         elif kind == "bot_onset":
-            call.bot_onset(t_ns, pos)
+            call.bot_onset(t_ns, pos, kw.get("user_end"))
         elif kind == "recording_started":
             call.recording_started(t_ns)
         elif kind == "bot_offset":
@@ -367,9 +573,10 @@ class RoarkObserver(BaseObserver):
         elif kind == "bot_stopped":
             call.bot_stopped(t_ns, pos)
         elif kind == "interruption":
-            call.interruption(t_ns, pos)
+            call.interruption(t_ns, pos, kw.get("caller_onset"))
         elif kind == "end":
             self._on_end(t_ns, _end_reason(kw.get("frame"), kw.get("reason")))
+        self._report_turns()
 
     # -- finalization ------------------------------------------------------
 
@@ -385,14 +592,21 @@ class RoarkObserver(BaseObserver):
             # Ended before it started (e.g. cancelled during setup): still a call.
             self.capture_started(self._call.sample_rate, 0, time.time())
         if self._call.end(t_ns, reason):
+            self._delivery.mark_ending()  # before the tail's uploads start: no URL fetched for a chunk that never comes
+            self._call.close_all()
+            self._report_turns()
             self._log.info(f"call ended ({reason}); delivering")
             self._final_task = asyncio.create_task(self._finalize())
 
     async def _finalize(self) -> bool:
-        s = self._settings
+        tracing = self._tracing
+        if tracing is not None:
+            tracing.call_ending()  # spans ended so far go out ahead of call-ended
         try:
             ok = await self._delivery.finish(
-                lambda delivered: self._call.build_ended(s, now_wall=time.time(), recording_delivered=delivered)
+                lambda delivered: self._build_ended(
+                    delivered, extra=tracing.ended_fields() if tracing is not None else None,
+                )
             )
         except Exception:
             self._log.exception("finalization failed")
@@ -406,6 +620,38 @@ class RoarkObserver(BaseObserver):
         else:
             self._log.error(f"call-ended could not be delivered ({audio}); see the warnings above")
         return ok
+
+    def _build_ended(self, delivered: bool, extra: Optional[dict] = None) -> dict[str, Any]:
+        """call-ended, once the recording's fate is known (every upload done or given up)."""
+        call, st = self._call, self._delivery.stats
+        recording = None
+        try:
+            origin = call.recording_started_t if call.recording_started_t is not None else call.started_t
+            call_ms = (call.ended_t - origin) / 1e6 if call.ended_t is not None and origin is not None else None
+            recording = recording_health(
+                capture_audio=self._settings.capture_audio,
+                recorder_present=self._capture.started,
+                capture=self._capture.health(),
+                chunks_produced=st.chunks_produced,
+                chunks_delivered=st.chunks_delivered,
+                chunks_lost=st.chunks_lost,
+                call_ms=call_ms,
+                bot_spoke=self._bot_spoke or any(t.role == "assistant" and t.spoken for t in call.turns),
+                user_spoke=any(t.role == "user" for t in call.turns),
+            )
+            bot = recording[1].get("channels", {}).get("bot", {})
+            if bot and not bot.get("sound") and self._bot_spoke:
+                self._warn_once(
+                    "bot-silent",
+                    "the bot channel of the recording is silent although the bot spoke: roark.audio_processor "
+                    "must be placed right after transport.output() (placed earlier it never sees the bot's audio)",
+                )
+        except Exception:
+            self._log.exception("could not assess the recording")
+        payload = call.build_ended(self._settings, now_wall=time.time(), recording_delivered=delivered,
+                                   extra=extra, recording=recording)
+        self._fire("on_call_ended", dict(payload.get("callSummary") or {}), payload)
+        return payload
 
     async def _await_final(self) -> bool:
         task = self._final_task

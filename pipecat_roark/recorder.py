@@ -27,6 +27,7 @@ import time
 from typing import Any, Optional, Protocol
 
 import numpy as np
+import soxr
 from loguru import logger
 from pipecat.audio.utils import create_stream_resampler
 from pipecat.frames.frames import (
@@ -71,6 +72,11 @@ EVENT_FRAMES = (
 GAP_SECS = 0.2
 #: A bot onset not found within this much audio keeps its first estimate.
 ONSET_SEARCH_SECS = 2.0
+#: A track flagged as speaking that received no audio for this long is not
+#: speaking (its "stopped" frame was lost or is late).
+STUCK_SECS = 1.0
+#: Frames in error after which the capture gives up (and says so once).
+MAX_ERRORS = 50
 #: Bot audio arriving this soon after "stopped" still belongs to the turn.
 TAIL_SEARCH_SECS = 0.5
 
@@ -81,6 +87,49 @@ class CaptureSink(Protocol):
     def capture_started(self, sample_rate: Optional[int], t_ns: int, wall_origin: float) -> None: ...
     def capture_chunk(self, index: int, data: bytes, **kw: Any) -> None: ...
     def capture_event(self, kind: str, t_ns: int, pos: Optional[int], **kw: Any) -> None: ...
+
+
+class _Batcher:
+    """Audio at another rate, resampled ~0.5 s at a time.
+
+    Each numpy or soxr call costs ~0.2-0.5 ms of CPU when the loop has just
+    woken (measured in situ, against ~10 us in a tight loop), so the number of
+    calls matters, not their size; a call every 20 ms frame was most of
+    the recorder's CPU. The audio held here is accounted for as time already
+    elapsed (see ``_Tracks.expected``), so batching moves nothing in the
+    recording. ``batch_secs=0`` resamples frame by frame.
+    """
+
+    def __init__(self, out_rate: int, batch_secs: float = 0.5):
+        self.out_rate = out_rate
+        self.batch_secs = batch_secs
+        self.in_rate: Optional[int] = None
+        self._stream: Any = None
+        self._pending = bytearray()
+        self._batch_bytes = 0
+
+    def push(self, pcm: bytes, in_rate: int) -> bytes:
+        out = b""
+        if in_rate != self.in_rate:
+            out = self.flush(last=True)
+            self.in_rate = in_rate
+            self._stream = soxr.ResampleStream(in_rate, self.out_rate, 1, dtype="int16", quality="HQ")
+            self._batch_bytes = int(in_rate * self.batch_secs) * 2
+        self._pending.extend(pcm)
+        if len(self._pending) >= self._batch_bytes:
+            out += self.flush()
+        return out
+
+    def flush(self, last: bool = False) -> bytes:
+        if self._stream is None or (not self._pending and not last):
+            return b""
+        x = np.frombuffer(bytes(self._pending), dtype="<i2")
+        self._pending.clear()
+        return self._stream.resample_chunk(x, last=last).astype("<i2", copy=False).tobytes()
+
+    @property
+    def holding(self) -> bool:
+        return bool(self._pending)
 
 
 class _Tracks:
@@ -96,12 +145,10 @@ class _Tracks:
       the audio a streaming resampler still holds back (16 kHz caller audio
       recorded at 24 kHz lags by ~100 ms otherwise, and the bot would land
       that much early).
-    - The silent track is padded to the end of the frame that just arrived,
-      not its start: audio from the other side arriving next belongs after it.
 
     ``mirror=True`` reproduces a stock AudioBufferProcessor exactly instead
-    (used to follow a user's own processor): padding to the frame start,
-    no resampler correction, and its flush-time alignment.
+    (used to follow a user's own processor): no resampler correction, and its
+    flush-time alignment.
     """
 
     def __init__(self, sample_rate: int, store: bool, chunk_bytes: int, *, mirror: bool = False,
@@ -116,38 +163,76 @@ class _Tracks:
         self.bufs = (bytearray(), bytearray())
         self.emitted = 0  # samples per track already cut into chunks (or flushed, mirrored)
         self.speaking = [False, False]
-        self.last_write: list[Optional[float]] = [None, None]  # monotonic time of the last audio per track
+        self.last_write: list[Optional[float]] = [None, None]  # monotonic time of the last audio or padding per track
+        self.last_audio: list[Optional[float]] = [None, None]  # ... of the last real audio frame
         # Where each track's end is in time, in samples: written samples plus
         # what its resampler still holds.
         self.expected = [0.0, 0.0]
         self.first_audio = False
+        # Mirroring a stock processor means resampling the way it does: per frame.
+        batch = 0.0 if mirror else 0.5
+        self.batchers = (_Batcher(sample_rate, batch), _Batcher(sample_rate, batch))
 
-    def append(self, track: int, pcm: bytes, now: float, expected_samples: Optional[float] = None) -> None:
-        samples = np.frombuffer(pcm, dtype="<i2")
-        n = len(samples)
-        exp = float(n) if expected_samples is None or self.mirror else expected_samples
+    def append_input(self, track: int, pcm: bytes, in_rate: int, now: float) -> None:
+        """A frame of ``track`` audio at ``in_rate``, arriving now."""
+        expected = len(pcm) / 2 * self.rate / in_rate
+        batcher = self.batchers[track]
+        if in_rate != self.rate or batcher.holding:
+            pcm = batcher.push(pcm, in_rate)
+        self.append(track, pcm, now, expected)
+
+    def _speaking(self, track: int, now: float) -> bool:
+        """Speaking, and audio arrived lately: a flag whose "stopped" frame
+        was lost or delayed must not freeze the track for the rest of the call."""
+        if not self.speaking[track]:
+            return False
+        if self.mirror:
+            return True  # a user's AudioBufferProcessor goes by the flag alone
+        last = self.last_audio[track]
+        return last is None or now - last <= STUCK_SECS
+
+    def flush_pending(self, track: int, last: bool = False) -> None:
+        """Write what the track's resampler holds (its time was already counted)."""
+        batcher = self.batchers[track]
+        if batcher.holding or (last and batcher.in_rate is not None):
+            pcm = batcher.flush(last=last)
+            if last:
+                batcher.in_rate = None
+            if pcm:
+                self.append(track, pcm, None, 0.0)
+
+    def append(self, track: int, pcm: bytes, now: Optional[float], expected_samples: Optional[float] = None) -> None:
+        n = len(pcm) // 2
+        exp = float(n) if expected_samples is None or (self.mirror and now is not None) else expected_samples
         if not n and not exp:
             return
         tl = self.timeline
         other = 1 - track
-        last = self.last_write[track]
-        if self.gap_fill and last is not None and n:
-            gap = now - last - n / self.rate
-            if gap > GAP_SECS:
-                self._pad(track, int(gap * self.rate))
-        if n:
+        if now is not None and exp:  # a frame arrived: time moved on
+            last = self.last_write[track]
+            if self.gap_fill and last is not None:
+                gap = now - last - exp / self.rate
+                if gap > GAP_SECS:
+                    self.flush_pending(track)  # held audio came before the gap
+                    self._pad(track, int(gap * self.rate))
             self.last_write[track] = now
-        if not self.speaking[other]:
-            if self.mirror:
-                behind = tl.pos(track) - tl.pos(other)
-            else:
-                behind = int(self.expected[track] + exp - self.expected[other])
-            if behind > 0:
-                self._pad(other, behind)
-                if self.gap_fill:
-                    self.last_write[other] = now
+            self.last_audio[track] = now
+            if not self._speaking(other, now):
+                if self.mirror:
+                    behind = tl.pos(track) - tl.pos(other)
+                else:
+                    # Up to where this track stood before this frame (as
+                    # Pipecat does): padding to its end instead would pad each
+                    # side a frame ahead of the other's next frame when both
+                    # carry audio, and insert silence frame by frame.
+                    behind = int(self.expected[track] - self.expected[other])
+                if behind > 0:
+                    self.flush_pending(other)  # held audio came before the silence
+                    self._pad(other, behind)
+                    if self.gap_fill:
+                        self.last_write[other] = now
         if n:
-            tl.tracks[track].append(samples)
+            tl.tracks[track].append(pcm)
             if self.store:
                 self.bufs[track].extend(pcm)
             self.first_audio = True
@@ -195,6 +280,15 @@ class _Tracks:
         c = self.chunk_samples
         while True:
             lu, lb = len(self.bufs[0]) // 2, len(self.bufs[1]) // 2
+            if final and max(lu, lb) <= 2 * c:
+                # The tail goes as one chunk (up to twice the usual size), so
+                # the end of the call waits for one upload, not two.
+                if not max(lu, lb):
+                    return out
+                short = 0 if lu < lb else 1
+                self._pad(short, abs(lu - lb))
+                out.append(self._cut(max(lu, lb)))
+                return out
             if min(lu, lb) >= c:
                 n = c
             elif max(lu, lb) >= 2 * c or (final and max(lu, lb) > 0):
@@ -239,16 +333,30 @@ class Capture:
         self.ended = False
         self.next_chunk = 0
         self._clock: Any = None
-        self._resamplers = (create_stream_resampler(), create_stream_resampler())
         self._vad_onset: Optional[tuple[int, int]] = None
         self._vad_offset: Optional[tuple[int, int]] = None
+        # No VAD frame yet: user turns are ruled from the transcripts (STT
+        # endpointing), after the speech, so their edges are looked up.
+        self._vad_seen = False
         self._user_start: Optional[tuple[int, int]] = None
         self._bot_onset_from: Optional[int] = None
+        self._bot_run_onset: Optional[int] = None  # where the bot's current stretch of speech began
         self._bot_audio_seen = 0  # bot samples received while looking for the onset
         self._bot_offset_from: Optional[tuple[int, int]] = None  # (bot pos at "stopped", end reported)
         self._failed = False
+        self._errors = 0
+        self._abp_resamplers: Any = None  # only when mirroring a user's processor
 
     # -- helpers -----------------------------------------------------------
+
+    def note_error(self, where: str, frame_type: str) -> None:
+        """A frame the capture could not handle: skip it; give up only if it keeps happening."""
+        self._errors += 1
+        if self._errors == 1:
+            logger.opt(exception=True).error(f"{where}: skipped a {frame_type} it could not record; the call continues")
+        if self._errors >= MAX_ERRORS:
+            self._failed = True
+            logger.error(f"{where}: {self._errors} frames could not be recorded; recording stopped, the call continues")
 
     def _now_ns(self) -> int:
         try:
@@ -264,6 +372,28 @@ class Capture:
     def _emit(self, kind: str, t_ns: int, pos: Optional[int], **kw: Any) -> None:
         if self.sink is not None:
             self.sink.capture_event(kind, t_ns, pos, **kw)
+
+    def _caller_end(self, bot_pos: Optional[int]) -> Optional[int]:
+        """Where the caller's speech before the bot's first sound at ``bot_pos`` ended."""
+        tracks = self.tracks
+        if bot_pos is None or tracks is None or not tracks.first_audio:
+            return None
+        return tracks.timeline.speech_end_before(USER, bot_pos)
+
+    def health(self) -> dict[str, Any]:
+        """What the recording holds: its length and whether each channel carried sound."""
+        tracks = self.tracks
+        if tracks is None:
+            return {"tracked": False, "stored": self.store_audio, "rate": None}
+        tl = tracks.timeline
+        block_ms = tl.block * 1000 / tl.sample_rate
+        return {
+            "tracked": True,
+            "stored": self.store_audio,
+            "rate": tl.sample_rate,
+            "samples": tl.now if tracks.first_audio else 0,
+            "sound_ms": [int(tl.tracks[i].voiced_blocks * block_ms) for i in (USER, BOT)],
+        }
 
     def position_at(self, t_ns: int) -> Optional[int]:
         """Best estimate of the recording position at pipeline time ``t_ns``."""
@@ -292,18 +422,29 @@ class Capture:
         if tracks is None or self.ended:
             return []
         pcm = frame.audio
+        if len(pcm) % 2:
+            pcm = pcm[:-1]  # a torn sample: keep the rest rather than fail
         channels = getattr(frame, "num_channels", 1) or 1
-        if channels == 2 and pcm:
+        if channels == 2 and len(pcm) >= 4:
+            pcm = pcm[: len(pcm) // 4 * 4]
             # Rare: a stereo source. Record its left channel.
             pcm = np.frombuffer(pcm, dtype="<i2")[0::2].tobytes()
-        expected = len(pcm) / 2
-        if frame.sample_rate != tracks.rate:
-            expected = expected * tracks.rate / frame.sample_rate
-            pcm = await self._resamplers[track].resample(pcm, frame.sample_rate, tracks.rate)
-        first = not tracks.first_audio
-        tracks.append(track, pcm, time.monotonic(), expected)
-        if first and tracks.first_audio:
-            self._emit("recording_started", self._now_ns(), 0)
+        if not pcm or not frame.sample_rate:
+            return []
+        first = not any(tracks.expected)
+        if tracks.mirror:
+            # Following a user's AudioBufferProcessor: resample exactly as it
+            # does (Pipecat's stream resampler, frame by frame).
+            if frame.sample_rate != tracks.rate:
+                if self._abp_resamplers is None:
+                    self._abp_resamplers = (create_stream_resampler(), create_stream_resampler())
+                pcm = await self._abp_resamplers[track].resample(pcm, frame.sample_rate, tracks.rate)
+            tracks.append(track, pcm, time.monotonic())
+        else:
+            tracks.append_input(track, pcm, frame.sample_rate, time.monotonic())
+        if first:
+            # Sample 0 is the start of this first frame's audio.
+            self._emit("recording_started", self._now_ns() - int(len(pcm) / 2 / frame.sample_rate * 1e9), 0)
         if track == BOT:
             if self._bot_onset_from is not None:
                 self._bot_audio_seen += len(pcm) // 2
@@ -329,7 +470,8 @@ class Capture:
         start = self._bot_onset_from
         found = tl.first_voiced_at_or_after(BOT, start)
         if found is not None:
-            self._emit("bot_onset", *self._at(found, tl.pos(BOT), self._now_ns()))
+            self._bot_run_onset = found
+            self._emit("bot_onset", *self._at(found, tl.pos(BOT), self._now_ns()), user_end=self._caller_end(found))
             self._bot_onset_from = None
         elif self._bot_audio_seen > ONSET_SEARCH_SECS * tl.sample_rate:
             # Counted in audio received, not position: a stall padded with
@@ -353,15 +495,22 @@ class Capture:
         """A non-audio frame of EVENT_FRAMES. Returns chunks cut (at the end)."""
         t = self._now_ns()
         tracks = self.tracks
+        if tracks is not None and not isinstance(frame, TTSTextFrame):
+            # Edges are looked up in the audio: write what the resamplers
+            # hold first (a few times per turn, not per frame).
+            tracks.flush_pending(USER)
+            tracks.flush_pending(BOT)
         tl = tracks.timeline if tracks is not None and tracks.first_audio else None
         if isinstance(frame, TTSTextFrame):
             self._emit("bot_text", t, None, text=frame.text, spaced=bool(getattr(frame, "includes_inter_frame_spaces", False)))
         elif isinstance(frame, VADUserStartedSpeakingFrame):
+            self._vad_seen = True
             if tl is not None:
                 here = tl.pos(USER)
                 est = here - tl.samples(getattr(frame, "start_secs", 0.0) or 0.0)
                 self._vad_onset = self._at(tl.onset(USER, est), here, t)
         elif isinstance(frame, VADUserStoppedSpeakingFrame):
+            self._vad_seen = True
             if tl is not None:
                 here = tl.pos(USER)
                 est = here - tl.samples(getattr(frame, "stop_secs", 0.0) or 0.0)
@@ -374,10 +523,15 @@ class Capture:
                 here = tl.pos(USER)
                 if self._vad_onset is not None and (self._user_start is None or self._vad_onset[0] > self._user_start[0]):
                     edge = self._vad_onset
+                elif not self._vad_seen:
+                    # Turns ruled from transcripts come after the utterance
+                    # (or during it): it began where its sound began.
+                    start = tl.speech_start_before(USER, here)
+                    edge = self._at(start if start is not None else here, here, t)
                 else:  # no VAD frames: the ruling came late; look back for the sound
                     edge = self._at(tl.onset(USER, here, before_secs=1.0, after_secs=0.0), here, t)
                 self._user_start = edge  # type: ignore[assignment]
-            self._emit("user_started", edge[0], edge[1])
+            self._emit("user_started", edge[0], edge[1], stt_ruled=not self._vad_seen)
         elif isinstance(frame, UserStoppedSpeakingFrame):
             if tracks is not None:
                 tracks.speaking[USER] = False
@@ -388,7 +542,8 @@ class Capture:
                 if self._vad_offset is not None and self._vad_offset[0] > start_t:
                     edge = self._vad_offset
                 else:
-                    edge = self._at(tl.offset(USER, here, before_secs=1.5, after_secs=0.0), here, t)
+                    back = 1.5 if self._vad_seen else 4.0  # a transcript-ruled stop comes later still
+                    edge = self._at(tl.offset(USER, here, before_secs=back, after_secs=0.0), here, t)
             self._emit("user_stopped", edge[0], edge[1])
         elif isinstance(frame, BotStartedSpeakingFrame):
             if tracks is not None:
@@ -397,14 +552,16 @@ class Capture:
             # so its next audio lands at the bot track's own end.
             pos = tl.pos(BOT) if tl is not None else None
             self._bot_offset_from = None
-            self._emit("bot_started", t, pos)
+            self._bot_run_onset = pos
+            self._emit("bot_started", t, pos, user_end=self._caller_end(pos))
             if tl is not None:
                 here = tl.pos(BOT)
                 # The transport may report speaking after writing the first
                 # audio: a run of speech that began just now is the onset.
                 onset = tl.onset(BOT, here, before_secs=0.3, after_secs=0.0)
                 if onset != here:
-                    self._emit("bot_onset", *self._at(onset, here, t))
+                    self._bot_run_onset = onset
+                    self._emit("bot_onset", *self._at(onset, here, t), user_end=self._caller_end(onset))
                 else:
                     self._bot_onset_from = here
                     self._bot_audio_seen = 0
@@ -420,15 +577,33 @@ class Capture:
             if tl is not None:
                 self._bot_offset_from = (tl.pos(BOT), edge[1])
         elif isinstance(frame, InterruptionFrame):
-            self._emit("interruption", t, tl.now if tl is not None else None)
+            caller_onset = None
+            if tl is not None and tracks.speaking[BOT] and self._bot_run_onset is not None:
+                # Barge-in: the caller's first sound since the bot began
+                # this stretch of speech.
+                caller_onset = tl.first_voiced_at_or_after(USER, self._bot_run_onset)
+            self._emit("interruption", t, tl.now if tl is not None else None, caller_onset=caller_onset)
         elif isinstance(frame, (EndFrame, CancelFrame, StopFrame)):
             return self.end(frame)
         return []
+
+    def stop_audio(self) -> list[tuple[int, bytes, bytes, bytes]]:
+        """Stop recording (flushing the tail) without ending the call."""
+        if self.ended or self.tracks is None:
+            return []
+        for track in (USER, BOT):
+            self.tracks.flush_pending(track, last=True)
+        chunks = self._chunks(True)
+        self.tracks = None  # later edges have no position on a recording
+        return chunks
 
     def end(self, frame: Optional[Frame] = None, reason: Optional[str] = None) -> list[tuple[int, bytes, bytes, bytes]]:
         """Flush the tail and report the end. Idempotent."""
         if self.ended:
             return []
+        if self.tracks is not None:
+            for track in (USER, BOT):
+                self.tracks.flush_pending(track, last=True)
         if self.tracks is not None and self.tracks.first_audio:
             # The transport's closing silence is played but not pushed on;
             # keep the recording as long as the call.
@@ -476,7 +651,9 @@ class RoarkAudioRecorder(AudioBufferProcessor):
         return None
 
     async def stop_recording(self) -> None:
-        await self._deliver(self._capture.end(reason="recording stopped"))
+        # AudioBufferProcessor semantics: hand over what is buffered and stop
+        # recording. The call itself goes on until its end frame.
+        await self._deliver(self._capture.stop_audio())
 
     def has_audio(self) -> bool:
         t = self._capture.tracks
@@ -489,9 +666,8 @@ class RoarkAudioRecorder(AudioBufferProcessor):
         if direction == FrameDirection.DOWNSTREAM and not self._capture._failed:
             try:
                 await self._observe(frame)
-            except Exception as e:  # never let capture break the call
-                self._capture._failed = True
-                logger.exception(f"{self}: recording stopped after an internal error: {type(e).__name__}")
+            except Exception:  # never let capture break the call
+                self._capture.note_error(f"{self}", type(frame).__name__)
         await self.push_frame(frame, direction)
 
     async def _observe(self, frame: Frame) -> None:
@@ -525,7 +701,7 @@ class RoarkAudioRecorder(AudioBufferProcessor):
         # StopFrame skips processors' cleanup, but where it runs (End,
         # Cancel, or a pipeline torn down without either) the tail is cut here.
         try:
-            await self._deliver(self._capture.end(reason="pipeline finished"))
+            await self._deliver(self._capture.end(reason="pipeline-finished"))
         except Exception:
             logger.exception(f"{self}: error while flushing the recording")
         await super().cleanup()
@@ -618,9 +794,8 @@ class AudioTap:
                     await cap.audio(frame, BOT)
                 elif isinstance(frame, EVENT_FRAMES) and not isinstance(frame, (EndFrame, CancelFrame, StopFrame)):
                     cap.event(frame)
-            except Exception as e:
-                cap._failed = True
-                logger.exception(f"pipecat-roark: capture stopped after an internal error: {type(e).__name__}")
+            except Exception:
+                cap.note_error("pipecat-roark tap", type(frame).__name__)
         await self._original(frame, direction)
         if direction == FrameDirection.DOWNSTREAM and isinstance(frame, (EndFrame, CancelFrame, StopFrame)):
             # The user's processor emitted its tail (as a task) while handling

@@ -38,38 +38,83 @@ MERGE_BLOCKS = 25
 
 
 class Track:
-    __slots__ = ("pos", "_ring", "_levels_pos", "_pending", "_blk")
+    __slots__ = ("pos", "_ring", "_levels_pos", "_raw", "_blk", "_batch", "_voiced_blocks")
 
     def __init__(self, block_samples: int):
         self.pos = 0  # samples stored, including padding
+        # Blocks that carried sound (fixed threshold): "did this channel
+        # record anything at all", and how much of it.
+        self._voiced_blocks = 0
         self._blk = block_samples
         self._ring = np.zeros(RING_BLOCKS, dtype=np.int32)
         self._levels_pos = 0  # samples whose level is in the ring
-        # Samples of an incomplete block, waiting for the next append.
-        self._pending = np.zeros(0, dtype=np.int16)
+        # Samples not leveled yet. Levels are computed ~0.5 s at a time (or
+        # when read): per-frame numpy calls were most of the recorder's cost.
+        self._raw = bytearray()
+        self._batch = block_samples * 50 * 2  # 0.5 s
 
-    def append(self, samples: np.ndarray) -> None:
-        n = len(samples)
+    def append(self, samples) -> None:
+        """Append audio: s16le bytes, or an int16 array."""
+        data = samples if isinstance(samples, (bytes, bytearray, memoryview)) else np.asarray(samples, dtype="<i2").tobytes()
+        n = len(data) // 2
         if not n:
             return
         self.pos += n
-        if len(self._pending):
-            samples = np.concatenate((self._pending, samples))
-        blk = self._blk
-        full = len(samples) // blk * blk
-        if full:
-            blocks = samples[:full].reshape(-1, blk)
-            peaks = np.maximum(blocks.max(axis=1).astype(np.int32), -blocks.min(axis=1).astype(np.int32))
-            self._store(peaks)
-        self._pending = samples[full:].copy() if full < len(samples) else samples[:0]
+        self._raw.extend(data)
+        if len(self._raw) >= self._batch:
+            self.flush()
+
+    def flush(self) -> None:
+        """Level every whole block appended so far."""
+        full = len(self._raw) // (2 * self._blk) * self._blk
+        if not full:
+            return
+        x = np.frombuffer(bytes(self._raw[: 2 * full]), dtype="<i2")
+        del self._raw[: 2 * full]
+        peaks = np.abs(x.reshape(-1, self._blk), dtype=np.int32).max(axis=1)  # int32: -32768 stays loud
+        self._store(peaks)
+
+    @property
+    def voiced_blocks(self) -> int:
+        self.flush()
+        return self._voiced_blocks
 
     def pad(self, n: int) -> None:
+        """n samples of silence: most frames of a call, so no numpy work per block."""
         if n <= 0:
             return
-        self.append(np.zeros(n, dtype=np.int16))
+        if self._raw:
+            self.flush()
+            partial = len(self._raw) // 2
+            if partial:
+                # Complete the partial block with zeros through the general path.
+                take = min(n, self._blk - partial)
+                self.append(bytes(2 * take))
+                self.flush()
+                n -= take
+                if not n:
+                    return
+        self.pos += n
+        full = n // self._blk
+        if full:
+            self._store_silence(full)
+        rest = n - full * self._blk
+        if rest:
+            self._raw.extend(bytes(2 * rest))
+
+    def _store_silence(self, n: int) -> None:
+        self._levels_pos += n * self._blk
+        n = min(n, RING_BLOCKS)
+        first = self._levels_pos // self._blk - n
+        at = first % RING_BLOCKS
+        head = min(n, RING_BLOCKS - at)
+        self._ring[at : at + head] = 0
+        if head < n:
+            self._ring[: n - head] = 0
 
     def _store(self, peaks: np.ndarray) -> None:
         n = len(peaks)
+        self._voiced_blocks += int(np.count_nonzero(peaks >= MIN_THRESHOLD))
         first = self._levels_pos // self._blk
         self._levels_pos += n * self._blk
         if n > RING_BLOCKS:
@@ -84,6 +129,7 @@ class Track:
 
     def levels(self, start_block: int, end_block: int) -> tuple[int, np.ndarray]:
         """Peaks of blocks [start, end) clipped to what the ring still holds."""
+        self.flush()
         last = self._levels_pos // self._blk
         start_block = max(start_block, last - RING_BLOCKS, 0)
         end_block = min(end_block, last)
@@ -94,6 +140,7 @@ class Track:
 
     @property
     def known_blocks(self) -> int:
+        self.flush()
         return self._levels_pos // self._blk
 
 
@@ -191,3 +238,35 @@ class Timeline:
         if not len(hits):
             return None
         return max(start, (first + int(hits[0])) * b)
+
+    # -- what the caller did around the bot's speech ------------------------
+
+    def _window(self, pos: int, max_back_secs: float) -> tuple[int, int]:
+        hi = -(-max(0, pos) // self.block)
+        return hi - int(max_back_secs * 1000 / BLOCK_MS), hi
+
+    def speech_end_before(self, track: int, pos: int, max_back_secs: float = 10.0) -> Optional[int]:
+        """Where the last stretch of speech that ended by ``pos`` ended.
+
+        None when the track is still sounding at ``pos`` (the two sides
+        overlap there) or was silent for all of the window.
+        """
+        lo, hi = self._window(pos, max_back_secs)
+        runs = self._runs(track, lo, hi + 1)
+        if runs and runs[-1][0] < hi < runs[-1][1]:
+            return None
+        ended = [end for _, end in runs if end <= hi]
+        return min(ended[-1] * self.block, pos) if ended else None
+
+    def speech_start_before(self, track: int, pos: int, max_back_secs: float = 10.0,
+                            recent_secs: float = 4.0) -> Optional[int]:
+        """Where the latest utterance (pauses under MERGE_MS bridged) before ``pos`` began.
+
+        Only an utterance still going within ``recent_secs`` before ``pos``
+        counts; None if there is none.
+        """
+        lo, hi = self._window(pos, max_back_secs)
+        runs = self._runs(track, lo - MERGE_BLOCKS, hi, MERGE_BLOCKS)
+        if not runs or runs[-1][1] < hi - int(recent_secs * 1000 / BLOCK_MS):
+            return None
+        return max(0, runs[-1][0] * self.block)

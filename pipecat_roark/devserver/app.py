@@ -1,4 +1,4 @@
-"""The aiohttp application: the contract's endpoints A, B, C plus pages and a JSON API.
+"""The aiohttp application: the contract's endpoints A, B, C, OTLP traces, pages and a JSON API.
 
 Handlers are thin: parse, consult faults, check, store, answer. The rules
 live in checks.py, storage in store.py, page data in view.py.
@@ -22,7 +22,7 @@ from typing import Any, Awaitable, Callable, Optional
 from aiohttp import web
 from loguru import logger
 
-from . import checks, view, wav
+from . import checks, otlp, view, wav
 from .faults import Fault, Faults
 from .store import Store
 
@@ -63,6 +63,7 @@ def create_app(state: State) -> web.Application:
     r.add_post(EVENT_PATH, handle_event)
     r.add_post(UPLOAD_URL_PATH, handle_upload_url)
     r.add_put(PUT_PREFIX + "{token}", handle_put)
+    r.add_post(otlp.TRACES_PATH, handle_traces)
     r.add_get("/healthz", handle_healthz)
     r.add_get("/api/calls", handle_api_calls)
     # Specific suffixes first; {call_id:.+} because a call id may contain "/".
@@ -337,6 +338,46 @@ async def handle_put(request: web.Request) -> web.StreamResponse:
     logger.info("devserver: call {} chunk {} ({} bytes)", info.call_id, info.chunk_index, len(data))
     state.notify()
     return web.Response(status=200, headers={"ETag": f'"{hashlib.md5(data).hexdigest()}"'})
+
+
+# --------------------------------------------------------------------------
+# OTLP/HTTP traces (Roark as the collector)
+
+
+async def handle_traces(request: web.Request) -> web.StreamResponse:
+    """POST /v1/traces: OTLP/HTTP, protobuf or JSON; Authorization: Bearer <key> when a key is set."""
+    state = _state(request)
+    key = state.settings.api_key
+    if key is not None:
+        bearer = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(bearer.encode(), f"Bearer {key}".encode()):
+            return _json_error(401, "unauthorized: send Authorization: Bearer <key>")
+    ctype = request.headers.get("Content-Type")
+    try:
+        spans = otlp.decode_request(await request.read(), ctype, request.headers.get("Content-Encoding"))
+    except otlp.OtlpError as e:
+        logger.warning("devserver: /v1/traces rejected ({}): {}", e.status, e.message)
+        return _json_error(e.status, e.message)
+    stored = state.store.record_spans(spans)
+    calls: dict[Optional[str], int] = {}
+    for span in spans:
+        cid = otlp.call_id_of(span)
+        calls[cid] = calls.get(cid, 0) + 1
+        if cid is not None:
+            for p in otlp.span_problems(span):
+                state.store.record_problem(cid, p)
+    for cid, n in calls.items():
+        if cid is None:
+            logger.warning(
+                "devserver: {} span(s) name no call (resource attribute pipecat.call.id / roark.external_id missing)", n
+            )
+        else:
+            logger.info("devserver: {} span(s) for call {}", n, cid)
+    if stored < len(spans):
+        logger.debug("devserver: {} span(s) already stored (exporter retry)", len(spans) - stored)
+    state.notify()
+    body, out_type = otlp.response(ctype or "")
+    return web.Response(body=body, content_type=out_type)
 
 
 # --------------------------------------------------------------------------

@@ -23,6 +23,9 @@ PCM_CONTENT_TYPE = "audio/pcm"
 # Recording starts at the first stored audio frame, a little after the call
 # started, so exact equality is never expected.
 DURATION_TOLERANCE_S = 2.0
+# Extensions the client may send (see ROARK_CONTRACT.md: added, never replacing a core field).
+TOOL_STATUSES = ("completed", "failed", "cancelled", "timed_out", "no_result")
+RECORDING_STATUSES = ("ok", "degraded", "partial", "lost", "empty", "off")
 
 
 # --------------------------------------------------------------------------
@@ -212,8 +215,43 @@ def _check_call_ended(p: Mapping[str, Any]) -> list[str]:
         if not isinstance(metrics, list):
             problems.append(f"{w}: metrics must be a list, got {_type_name(metrics)}")
         else:
+            n_turns = len(transcript) if isinstance(transcript, list) else 0
             for i, m in enumerate(metrics):
-                problems += _check_metric(m, f"metrics[{i}]")
+                problems += _check_metric(m, f"metrics[{i}]", n_turns)
+    problems += _check_errors(p)
+    if "recordingStatus" in p and p["recordingStatus"] not in RECORDING_STATUSES:
+        problems.append(f"{w}: recordingStatus must be one of {', '.join(RECORDING_STATUSES)}, got {p['recordingStatus']!r}")
+    for key in ("recordingHealth", "callSummary"):
+        problems += _optional_type(p, key, w, "object")
+    return problems
+
+
+def _check_errors(p: Mapping[str, Any]) -> list[str]:
+    if "errors" not in p:
+        return []
+    errors = p["errors"]
+    if not isinstance(errors, list):
+        return [f"call-ended: errors must be a list, got {_type_name(errors)}"]
+    if not errors:
+        return ["call-ended: errors is an empty list (omit it when there are none)"]
+    problems: list[str] = []
+    for i, e in enumerate(errors):
+        where = f"errors[{i}]"
+        if not isinstance(e, dict):
+            problems.append(f"{where} must be an object, got {_type_name(e)}")
+            continue
+        problems += _require_str(e, "message", where)
+        if "timestamp" in e:
+            problems += _check_iso(f"{where}: timestamp", e["timestamp"])
+        else:
+            problems.append(f"{where}: missing required field 'timestamp'")
+        problems += _optional_type(e, "processor", where, "str")
+        problems += _optional_type(e, "category", where, "str")
+        problems += _optional_type(e, "fatal", where, "bool")
+        if "audioOffsetMs" in e:
+            problems += _check_offset(f"{where}: audioOffsetMs", e["audioOffsetMs"])
+        if "count" in e and (not _is_int(e["count"]) or e["count"] < 1):
+            problems.append(f"{where}: count must be a positive int, got {e['count']!r}")
     return problems
 
 
@@ -279,6 +317,13 @@ def check_turn(turn: Any, where: str = "turn") -> list[str]:
                 problems.append(f"{where}: {key} is only meaningful on user turns")
     if "interrupted" in turn and not isinstance(turn["interrupted"], bool):
         problems.append(f"{where}: interrupted must be a bool, got {_type_name(turn['interrupted'])}")
+    for key in ("responseLatencyMs", "bargeInLatencyMs"):
+        if key in turn:
+            problems += _check_offset(f"{where}: {key}", turn[key])
+            if role == "user":
+                problems.append(f"{where}: {key} is only meaningful on assistant turns")
+    if "bargeInLatencyMs" in turn and turn.get("interrupted") is not True:
+        problems.append(f"{where}: bargeInLatencyMs sent on a turn that is not interrupted")
     return problems
 
 
@@ -316,6 +361,11 @@ def check_tool_record(rec: Any, where: str = "tool record") -> list[str]:
             problems.append(f"{where}: missing required field 'content'")
         elif not _is_str(rec["content"]):
             problems.append(f"{where}: content must be a string, got {_type_name(rec['content'])}")
+        if "status" in rec and rec["status"] not in TOOL_STATUSES:
+            problems.append(f"{where}: status must be one of {', '.join(TOOL_STATUSES)}, got {rec['status']!r}")
+        problems += _optional_type(rec, "error", where, "str")
+        if "durationMs" in rec:
+            problems += _check_offset(f"{where}: durationMs", rec["durationMs"])
     return problems
 
 
@@ -336,7 +386,7 @@ def check_tool_pairing(tools: Sequence[Any]) -> list[str]:
     return problems
 
 
-def _check_metric(m: Any, where: str) -> list[str]:
+def _check_metric(m: Any, where: str, n_turns: int = 0) -> list[str]:
     if not isinstance(m, dict):
         return [f"{where} must be an object, got {_type_name(m)}"]
     problems = _require_str(m, "kind", where)
@@ -346,6 +396,14 @@ def _check_metric(m: Any, where: str) -> list[str]:
         problems.append(f"{where}: missing required field 'timestamp'")
     if "audioOffsetMs" in m:
         problems += _check_offset(f"{where}: audioOffsetMs", m["audioOffsetMs"])
+    if "turnIndex" in m:
+        problems += _check_offset(f"{where}: turnIndex", m["turnIndex"])
+        if _is_int(m["turnIndex"]) and m["turnIndex"] >= n_turns:
+            problems.append(f"{where}: turnIndex {m['turnIndex']} points past the transcript ({n_turns} turns)")
+    for key in ("metric", "processor", "model"):
+        problems += _optional_type(m, key, where, "str")
+    problems += _optional_type(m, "interrupted", where, "bool")
+    problems += _optional_type(m, "extra", where, "object")
     return problems
 
 

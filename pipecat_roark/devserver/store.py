@@ -2,7 +2,7 @@
 
 Layout of a data directory:
 
-    <data_dir>/devserver.sqlite3            calls, raw events, upload tokens, chunk bookkeeping, problems
+    <data_dir>/devserver.sqlite3            calls, raw events, upload tokens, chunk bookkeeping, problems, spans
     <data_dir>/audio/<safe call id>/<index>.pcm   one file per chunk index (last upload wins, as on S3)
 
 Every write is committed before the HTTP response goes out, so stopping the
@@ -31,7 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
 
-from . import checks, wav
+from . import checks, otlp, wav
 from .checks import ChunkUpload
 
 DB_NAME = "devserver.sqlite3"
@@ -81,6 +81,20 @@ CREATE TABLE IF NOT EXISTS problems (
     UNIQUE(call_id, text)
 );
 CREATE INDEX IF NOT EXISTS problems_call ON problems(call_id, seq);
+CREATE TABLE IF NOT EXISTS spans (
+    seq            INTEGER PRIMARY KEY,
+    call_id        TEXT,           -- from the resource (pipecat.call.id / roark.external_id); NULL if none
+    trace_id       TEXT NOT NULL,  -- hex
+    span_id        TEXT NOT NULL,  -- hex
+    parent_span_id TEXT,
+    name           TEXT NOT NULL,
+    start_ns       INTEGER NOT NULL,
+    end_ns         INTEGER NOT NULL,
+    received_at    TEXT NOT NULL,
+    body           TEXT NOT NULL,  -- the normalised span (otlp.py), JSON
+    UNIQUE(trace_id, span_id)      -- an exporter's retry of a delivered batch counts once
+);
+CREATE INDEX IF NOT EXISTS spans_call ON spans(call_id, seq);
 """
 
 
@@ -147,6 +161,7 @@ class CallRecord:
     event_rows: list[EventRow] = field(default_factory=list)
     uploads: list[ChunkRow] = field(default_factory=list)  # every successful PUT, duplicates included
     recorded_problems: list[str] = field(default_factory=list)  # found at request time (headers etc.)
+    spans: list[dict] = field(default_factory=list)  # OTLP spans of this call (otlp.py's shape), arrival order
 
     @property
     def complete(self) -> bool:
@@ -187,7 +202,7 @@ class Store:
     # ---- writes -------------------------------------------------------------
 
     def _max_seq(self) -> int:
-        q = "SELECT MAX(m) FROM (SELECT MAX(seq) m FROM events UNION ALL SELECT MAX(seq) FROM chunks UNION ALL SELECT MAX(seq) FROM problems UNION ALL SELECT MAX(first_seq) FROM calls)"
+        q = "SELECT MAX(m) FROM (SELECT MAX(seq) m FROM events UNION ALL SELECT MAX(seq) FROM chunks UNION ALL SELECT MAX(seq) FROM problems UNION ALL SELECT MAX(first_seq) FROM calls UNION ALL SELECT MAX(seq) FROM spans)"
         return self._db.execute(q).fetchone()[0] or 0
 
     def _next_seq(self) -> int:
@@ -292,6 +307,39 @@ class Store:
             )
         return ChunkRow(index, len(data), digest, seq, received, content_type, rel)
 
+    def record_spans(self, spans: list[dict]) -> int:
+        """Store normalised spans (otlp.decode_request), each with the call its resource names.
+
+        Returns how many were new (a span already stored is ignored).
+        """
+        stored = 0
+        with self._lock:
+            for span in spans:
+                call_id = otlp.call_id_of(span)
+                seq = self._next_seq()
+                if call_id is not None:
+                    self._touch_call(call_id, seq)
+                cur = self._db.execute(
+                    "INSERT OR IGNORE INTO spans(seq, call_id, trace_id, span_id, parent_span_id, name, start_ns,"
+                    " end_ns, received_at, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        seq, call_id, span["traceId"], span["spanId"], span.get("parentSpanId"), span["name"],
+                        span["startTimeUnixNano"], span["endTimeUnixNano"], _now_iso(),
+                        json.dumps(span, ensure_ascii=False),
+                    ),
+                )
+                stored += cur.rowcount
+        return stored
+
+    def spans(self, call_id: Optional[str]) -> list[dict]:
+        """A call's spans in arrival order (call_id None: spans that named no call)."""
+        with self._lock:
+            if call_id is None:
+                rows = self._db.execute("SELECT body FROM spans WHERE call_id IS NULL ORDER BY seq").fetchall()
+            else:
+                rows = self._db.execute("SELECT body FROM spans WHERE call_id = ? ORDER BY seq", (call_id,)).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
     # ---- reads --------------------------------------------------------------
 
     def call_ids(self) -> list[str]:
@@ -320,6 +368,7 @@ class Store:
             pr_rows = self._db.execute(
                 "SELECT text, count FROM problems WHERE call_id = ? ORDER BY seq", (call_id,)
             ).fetchall()
+            sp_rows = self._db.execute("SELECT body FROM spans WHERE call_id = ? ORDER BY seq", (call_id,)).fetchall()
 
         event_rows = [EventRow(s, at, st, body, _parse(body)) for s, at, st, body in ev_rows]
         uploads = [ChunkRow(*r) for r in ch_rows]
@@ -330,6 +379,7 @@ class Store:
         for u in uploads:  # seq order: the last upload of an index wins
             chunks[u.index] = u.size
         recorded = [text if n == 1 else f"{text} ({n} times)" for text, n in pr_rows]
+        spans = [json.loads(r[0]) for r in sp_rows]
         return CallRecord(
             call_id=call_id,
             first_seen=row[0],
@@ -337,10 +387,11 @@ class Store:
             started=started,
             ended=ended,
             chunks=dict(sorted(chunks.items())),
-            problems=recorded + derive_problems(event_rows, uploads),
+            problems=recorded + derive_problems(event_rows, uploads) + otlp.check_traces(started, ended, spans),
             event_rows=event_rows,
             uploads=uploads,
             recorded_problems=recorded,
+            spans=spans,
         )
 
     def chunk_data(self, call_id: str) -> dict[int, bytes]:

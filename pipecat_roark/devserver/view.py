@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Optional
 from urllib.parse import quote
 
-from . import wav
+from . import otlp, wav
 from .checks import parse_iso
 from .store import CallRecord
 
@@ -55,8 +55,81 @@ def summary(rec: CallRecord) -> dict[str, Any]:
         "complete": rec.ended is not None,
         "chunks": len(rec.chunks),
         "problemCount": len(rec.problems),
+        "latencyP95Ms": latency_p95(ended),
+        "errorCount": error_count(ended),
         "links": {"page": f"/calls/{call_path(rec.call_id)}", "api": f"/api/calls/{call_path(rec.call_id)}"},
     }
+
+
+# ---- metrics, latency, recording health (contract extensions) -------------------
+
+
+def _list(ended: dict, key: str) -> list:
+    value = ended.get(key)
+    return [x for x in value if isinstance(x, dict)] if isinstance(value, list) else []
+
+
+def _int(v: Any) -> Optional[int]:
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def latency_rows(transcript: list) -> list[dict[str, Any]]:
+    """Assistant turns with a response latency or a barge-in, for the latency row."""
+    rows = []
+    for i, t in enumerate(transcript):
+        if not isinstance(t, dict) or t.get("role") != "assistant":
+            continue
+        latency, barge = _int(t.get("responseLatencyMs")), _int(t.get("bargeInLatencyMs"))
+        if latency is None and not t.get("interrupted"):
+            continue
+        rows.append({
+            "turnIndex": i,
+            "offsetMs": _int(t.get("audioOffsetMs")),
+            "endOffsetMs": _int(t.get("endAudioOffsetMs")),
+            "latencyMs": latency,
+            "interrupted": bool(t.get("interrupted")),
+            "bargeInMs": barge,
+            "content": t.get("content"),
+        })
+    return rows
+
+
+def latency_p95(ended: dict) -> Optional[int]:
+    """The call's p95 response latency: the client's summary, else from the turns."""
+    lat = (ended.get("callSummary") or {}).get("latency") if isinstance(ended.get("callSummary"), dict) else None
+    if isinstance(lat, dict) and _int(lat.get("p95Ms")) is not None:
+        return lat["p95Ms"]
+    values = sorted(r["latencyMs"] for r in latency_rows(_list(ended, "transcript")) if r["latencyMs"] is not None)
+    if not values:
+        return None
+    return values[max(1, -(-95 * len(values) // 100)) - 1]
+
+
+def error_count(ended: dict) -> int:
+    summary_block = ended.get("callSummary")
+    if isinstance(summary_block, dict) and _int(summary_block.get("errors")) is not None:
+        return summary_block["errors"]
+    return sum(_int(e.get("count")) or 1 for e in _list(ended, "errors"))
+
+
+def ttfb_rows(metrics: list, transcript: list) -> list[dict[str, Any]]:
+    """Time to first byte per turn and service (the first measurement of each)."""
+    by_turn: dict[Any, dict[str, Any]] = {}
+    for m in metrics:
+        if not isinstance(m, dict) or not isinstance(m.get("ttfb"), (int, float)) or m.get("metric", "ttfb") != "ttfb":
+            continue
+        turn = _int(m.get("turnIndex"))
+        row = by_turn.setdefault(turn, {"turnIndex": turn, "interrupted": False})
+        kind = str(m.get("kind") or "other")
+        row.setdefault(kind, round(float(m["ttfb"]), 3))
+        row["interrupted"] = row["interrupted"] or bool(m.get("interrupted"))
+    rows = sorted(by_turn.values(), key=lambda r: (r["turnIndex"] is None, r["turnIndex"] or 0))
+    for row in rows:
+        i = row["turnIndex"]
+        turn = transcript[i] if i is not None and 0 <= i < len(transcript) and isinstance(transcript[i], dict) else {}
+        row["role"] = turn.get("role")
+        row["offsetMs"] = _int(turn.get("audioOffsetMs"))
+    return rows
 
 
 def pair_tools(tools: Any) -> list[dict[str, Any]]:
@@ -125,6 +198,15 @@ def detail(rec: CallRecord, pcm: bytes, default_rate: int = wav.DEFAULT_RATE, wi
         "transcript": [t for t in transcript if isinstance(t, dict)],
         "tools": pair_tools(ended.get("toolCalls")),
         "metrics": ended.get("metrics") if isinstance(ended.get("metrics"), list) else [],
+        "latency": {
+            "rows": latency_rows(transcript),
+            "p95Ms": latency_p95(ended),
+        },
+        "ttfb": ttfb_rows(_list(ended, "metrics"), transcript),
+        "errors": _list(ended, "errors"),
+        "callSummary": ended.get("callSummary") if isinstance(ended.get("callSummary"), dict) else None,
+        "recordingStatus": ended.get("recordingStatus"),
+        "recordingHealth": ended.get("recordingHealth") if isinstance(ended.get("recordingHealth"), dict) else None,
         "events": [
             {"seq": e.seq, "receivedAt": e.received_at, "status": e.status, "raw": e.raw, "json": e.payload}
             for e in rec.event_rows
@@ -140,6 +222,7 @@ def detail(rec: CallRecord, pcm: bytes, default_rate: int = wav.DEFAULT_RATE, wi
             for u in rec.uploads
         ],
         "problems": list(rec.problems),
+        "traces": otlp.waterfall(rec.started, rec.ended, rec.spans),
         "recording": recording_info(rec, pcm, default_rate, with_peaks),
         "links": {
             "page": f"/calls/{cid}",

@@ -32,6 +32,7 @@ from pipecat_roark.testing.scenario import (
 from pipecat_roark.testing.services import (
     ScriptedLLMService,
     ScriptedReply,
+    ScriptedStreamingSTTService,
     ScriptedSTTService,
     ScriptedTranscript,
     ScriptedTTSService,
@@ -60,6 +61,7 @@ __all__ = [
     "ScriptedLLMService",
     "ScriptedReply",
     "ScriptedSTTService",
+    "ScriptedStreamingSTTService",
     "ScriptedTTSService",
     "ScriptedTranscript",
     "SpeechSpan",

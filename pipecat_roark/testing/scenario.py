@@ -52,6 +52,7 @@ from pipecat_roark.testing.audio import CallerTimeline, SpeechSpan, load_clip
 from pipecat_roark.testing.services import (
     ScriptedLLMService,
     ScriptedReply,
+    ScriptedStreamingSTTService,
     ScriptedSTTService,
     ScriptedTranscript,
     ScriptedTTSService,
@@ -395,7 +396,7 @@ class Call:
     script: CallScript
     timeline: CallerTimeline
     transport: OfflineCallTransport
-    stt: ScriptedSTTService
+    stt: Union[ScriptedSTTService, ScriptedStreamingSTTService]
     llm: ScriptedLLMService
     tts: ScriptedTTSService
     context: LLMContext
@@ -440,9 +441,11 @@ def build_call(
     observers: Iterable[BaseObserver] = (),
     enable_metrics: bool = False,
     enable_usage_metrics: Optional[bool] = None,
-    vad: Literal["aggregator", "transport"] = "aggregator",
+    vad: Literal["aggregator", "transport", "none"] = "aggregator",
     vad_params: Optional[VADParams] = None,
     user_turn_strategies: Any = None,
+    stt: Optional[Literal["segmented", "streaming"]] = None,
+    audio_processor_at: Literal["after_output", "after_input"] = "after_output",
     audio_out_sample_rate: Optional[int] = None,
     end_silence_secs: int = 2,
     stt_latency_secs: float = 0.15,
@@ -464,7 +467,15 @@ def build_call(
             as ``enable_metrics``).
         vad: Where Silero VAD runs: ``"aggregator"`` (``LLMUserAggregatorParams``,
             the place on every version) or ``"transport"`` (``TransportParams``,
-            Pipecat 0.0.10x only, deprecated there).
+            Pipecat 0.0.10x only, deprecated there); ``"none"``: no local VAD at
+            all, turns come from the STT (a streaming STT with its own
+            endpointing and Pipecat's transcription-driven turn strategies).
+        stt: ``"segmented"`` (:class:`ScriptedSTTService`, cuts at VAD stops)
+            or ``"streaming"`` (:class:`ScriptedStreamingSTTService`, its own
+            endpointing); default: streaming without a VAD, else segmented.
+        audio_processor_at: ``"after_output"`` (right after
+            ``transport.output()``, the right place) or ``"after_input"`` (right
+            after ``transport.input()``: a misplaced recorder, for tests).
         vad_params: Silero ``VADParams`` (Pipecat's defaults if None).
         user_turn_strategies: ``UserTurnStrategies``; default: Pipecat's default
             start strategies and ``SpeechTimeoutUserTurnStopStrategy`` (the
@@ -479,7 +490,7 @@ def build_call(
         worker_kwargs: Extra ``PipelineWorker`` keyword arguments.
     """
     timeline = script.timeline()
-    vad_analyzer = SileroVADAnalyzer(params=vad_params or _default_vad_params())
+    vad_analyzer = SileroVADAnalyzer(params=vad_params or _default_vad_params()) if vad != "none" else None
     if vad == "transport":
         if PIPECAT_1X:
             raise ValueError("transport-level VAD does not exist on Pipecat 1.x; use vad='aggregator'")
@@ -497,11 +508,23 @@ def build_call(
             end_silence_secs=end_silence_secs,
         )
         aggregator_vad = vad_analyzer
+    elif vad == "none":
+        params = transport_params(
+            sample_rate=timeline.sample_rate,
+            audio_out_sample_rate=audio_out_sample_rate,
+            end_silence_secs=end_silence_secs,
+        )
+        aggregator_vad = None
     else:
-        raise ValueError(f"vad must be 'aggregator' or 'transport', not {vad!r}")
+        raise ValueError(f"vad must be 'aggregator', 'transport' or 'none', not {vad!r}")
+    if stt is None:
+        stt = "streaming" if vad == "none" else "segmented"
+    if stt == "segmented" and vad == "none":
+        raise ValueError("a segmented STT needs a VAD; use stt='streaming' with vad='none'")
 
     transport = OfflineCallTransport(timeline, params=params, user_id=script.user_id)
-    stt = ScriptedSTTService(
+    stt_cls = ScriptedStreamingSTTService if stt == "streaming" else ScriptedSTTService
+    stt_service = stt_cls(
         script.transcripts(timeline), user_id=script.user_id, latency_secs=stt_latency_secs
     )
     llm = ScriptedLLMService(script.replies(), ttfb_secs=llm_ttfb_secs, fallback_text=llm_fallback_text)
@@ -520,14 +543,17 @@ def build_call(
 
     processors: list[FrameProcessor] = [
         transport.input(),
-        stt,
+        stt_service,
         aggregators.user(),
         llm,
         tts,
         transport.output(),
     ]
     if audio_processor is not None:
-        processors.append(audio_processor)
+        if audio_processor_at == "after_input":
+            processors.insert(1, audio_processor)
+        else:
+            processors.append(audio_processor)
     processors.append(aggregators.assistant())
     pipeline = Pipeline(processors)
 
@@ -559,7 +585,7 @@ def build_call(
         script=script,
         timeline=timeline,
         transport=transport,
-        stt=stt,
+        stt=stt_service,
         llm=llm,
         tts=tts,
         context=context,

@@ -47,7 +47,7 @@ from pipecat.metrics.metrics import LLMTokenUsage
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.llm_service import LLMService
 from pipecat.services.settings import LLMSettings, STTSettings, TTSSettings, is_given
-from pipecat.services.stt_service import SegmentedSTTService
+from pipecat.services.stt_service import SegmentedSTTService, STTService
 from pipecat.services.tts_service import TTSService
 from pipecat.transcriptions.language import Language
 from pipecat.utils.time import time_now_iso8601
@@ -309,6 +309,112 @@ class ScriptedSTTService(SegmentedSTTService):
         await super().cancel(frame)
 
 
+class ScriptedStreamingSTTService(STTService):
+    """Streaming STT with its own endpointing: turns come from the STT alone.
+
+    Needs no VAD anywhere in the pipeline, like a cloud STT that detects the
+    end of speech itself. It counts the caller audio it receives and, once
+    an utterance's speech has ended (by the scripted sample positions), it
+    pushes that utterance's transcript ``latency_secs`` later, marked
+    finalized, with a TTFB metric from the end of speech to the transcript.
+    Later segments of a multi-segment transcript follow over ``late_secs``.
+
+    Args:
+        transcripts: One entry per caller utterance, in order; each needs
+            ``start_sample``/``end_sample`` (see :meth:`CallScript.transcripts`).
+        user_id, language, latency_secs: As :class:`ScriptedSTTService`.
+    """
+
+    def __init__(
+        self,
+        transcripts: Sequence[Union[ScriptedTranscript, str, Sequence[str]]],
+        *,
+        user_id: str = "caller",
+        language: Optional[Language] = Language.EN_US,
+        latency_secs: float = 0.15,
+        **kwargs,
+    ):
+        kwargs.setdefault("ttfs_p99_latency", latency_secs + 0.1)
+        kwargs.setdefault(
+            "settings", _complete_settings(STTSettings, model="scripted-streaming-stt", language=language)
+        )
+        super().__init__(**kwargs)
+        self._transcripts = [ScriptedTranscript.of(t) for t in transcripts]
+        if any(t.end_sample is None for t in self._transcripts):
+            raise ValueError("ScriptedStreamingSTTService needs the sample positions of every utterance")
+        self._default_user_id = user_id
+        self._language = language
+        self._latency = latency_secs
+        self._next_utterance = 0
+        self._samples_seen = 0
+        self._pending: set[asyncio.Task] = set()
+        self.emitted: list[EmittedTranscript] = []
+
+    def can_generate_metrics(self) -> bool:
+        return True
+
+    @property
+    def all_transcribed(self) -> bool:
+        total = sum(len(t.segments) for t in self._transcripts)
+        return len(self.emitted) >= total
+
+    async def process_audio_frame(self, frame: InputAudioRawFrame, direction: FrameDirection):
+        await super().process_audio_frame(frame, direction)
+        self._samples_seen += frame.num_frames
+        while self._next_utterance < len(self._transcripts):
+            t = self._transcripts[self._next_utterance]
+            seen = self._samples_seen * t.sample_rate / frame.sample_rate
+            if seen < (t.end_sample or 0):
+                break
+            self._schedule(self._next_utterance)
+            self._next_utterance += 1
+
+    async def run_stt(self, audio: bytes) -> AsyncGenerator[Frame, None]:
+        return
+        yield  # pragma: no cover - makes this an async generator
+
+    def _schedule(self, index: int):
+        t = self._transcripts[index]
+        n = len(t.segments)
+        task = self.create_task(self._push_all(index, t, n))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _push_all(self, index: int, t: ScriptedTranscript, n: int):
+        await self.start_ttfb_metrics()
+        waited = 0.0
+        for k, text in enumerate(t.segments):
+            delay = self._latency + (t.late_secs * k / (n - 1) if n > 1 else 0.0)
+            await asyncio.sleep(max(0.0, delay - waited))
+            waited = delay
+            frame = TranscriptionFrame(
+                text=text,
+                user_id=self._user_id or self._default_user_id,
+                timestamp=time_now_iso8601(),
+                language=self._language,
+                result={"scripted": True, "utterance": index, "segment": k},
+            )
+            if k == n - 1:
+                frame.finalized = True
+            if k == 0:
+                await self.stop_ttfb_metrics()
+            self.emitted.append(EmittedTranscript(index, k, text, time.monotonic()))
+            await self.push_frame(frame)
+
+    async def _cancel_pending(self):
+        for task in list(self._pending):
+            await self.cancel_task(task)
+        self._pending.clear()
+
+    async def stop(self, frame):
+        await self._cancel_pending()
+        await super().stop(frame)
+
+    async def cancel(self, frame):
+        await self._cancel_pending()
+        await super().cancel(frame)
+
+
 # --------------------------------------------------------------------------- #
 # LLM
 # --------------------------------------------------------------------------- #
@@ -326,6 +432,15 @@ class ToolCall:
             ``{key}`` placeholders are filled from a dict result.
         description: Tool description advertised in the context.
         latency_secs: How long the handler takes.
+        error: The handler raises ``RuntimeError(error)`` after ``latency_secs``
+            instead of returning ``result``.
+        timeout_secs: Registered per-tool timeout (Pipecat cancels a call
+            that runs past it).
+        cancel_on_interruption: Registered option (None: Pipecat's default,
+            which cancels the call when the caller starts a new turn).
+
+    An empty ``followup`` means the LLM says nothing after the tool (and the
+    script does not wait for it: useful for tools that fail or never answer).
     """
 
     name: str
@@ -334,6 +449,9 @@ class ToolCall:
     followup: str
     description: str = ""
     latency_secs: float = 0.3
+    error: Optional[str] = None
+    timeout_secs: Optional[float] = None
+    cancel_on_interruption: Optional[bool] = None
 
     def schema(self) -> FunctionSchema:
         props = {k: {"type": "string", "description": k} for k in self.arguments}
@@ -449,10 +567,17 @@ class ScriptedLLMService(LLMService):
         self._busy = False
         self.last_response_end_monotonic = 0.0
         self.decisions: list[LLMDecision] = []
+        #: Token usage reported with each answer, in order.
+        self.usage_reported: list[LLMTokenUsage] = []
         self.script_done = asyncio.Event()
         if register_tools:
             for call in self.tool_calls():
-                self.register_function(call.name, self._make_handler(call))
+                options: dict[str, Any] = {}
+                if call.timeout_secs is not None:
+                    options["timeout_secs"] = call.timeout_secs
+                if call.cancel_on_interruption is not None:
+                    options["cancel_on_interruption"] = call.cancel_on_interruption
+                self.register_function(call.name, self._make_handler(call), **options)
         self._check_done()
 
     def can_generate_metrics(self) -> bool:
@@ -481,6 +606,8 @@ class ScriptedLLMService(LLMService):
     def _make_handler(self, call: ToolCall) -> Callable:
         async def handler(params):
             await asyncio.sleep(call.latency_secs)
+            if call.error is not None:
+                raise RuntimeError(call.error)
             await params.result_callback(call.result)
 
         handler.__name__ = f"scripted_{call.name}"
@@ -488,7 +615,7 @@ class ScriptedLLMService(LLMService):
 
     def _check_done(self):
         needed = set(range(len(self._replies)))
-        tools = {i for i, r in enumerate(self._replies) if r.tool_call}
+        tools = {i for i, r in enumerate(self._replies) if r.tool_call and r.tool_call.followup}
         if needed <= self._answered and tools <= self._followups_done:
             self.script_done.set()
 
@@ -576,13 +703,13 @@ class ScriptedLLMService(LLMService):
             prompt = sum(
                 len(_message_text(m).split()) for m in context.messages if isinstance(m, Mapping)
             )
-            await self.start_llm_usage_metrics(
-                LLMTokenUsage(
-                    prompt_tokens=prompt,
-                    completion_tokens=len(tokens),
-                    total_tokens=prompt + len(tokens),
-                )
+            usage = LLMTokenUsage(
+                prompt_tokens=prompt,
+                completion_tokens=len(tokens),
+                total_tokens=prompt + len(tokens),
             )
+            self.usage_reported.append(usage)
+            await self.start_llm_usage_metrics(usage)
             if decision.kind == "tool":
                 call = self._replies[decision.reply_index].tool_call  # type: ignore[index]
                 assert call is not None
@@ -739,6 +866,7 @@ __all__ = [
     "ScriptedLLMService",
     "ScriptedReply",
     "ScriptedSTTService",
+    "ScriptedStreamingSTTService",
     "ScriptedTTSService",
     "ScriptedTranscript",
     "SpokenText",

@@ -79,7 +79,11 @@ def pcm(n_frames: int, seed: int) -> bytes:
 
 
 async def full_call(server, http, cid: str) -> dict:
-    """A short complete call: 2 chunks, 2 turns (one interrupted), a tool call and its result."""
+    """A short complete call: 2 chunks, 2 turns (one interrupted), a tool call and its result.
+
+    With the extensions the package sends: response and barge-in latency,
+    a failed tool, metrics, an error, recording health and the summary.
+    """
     base = server.base_url
     await post_event(http, base, started(cid, isTest=True))
     for i in range(2):
@@ -91,13 +95,35 @@ async def full_call(server, http, cid: str) -> dict:
              "endTimestamp": "2025-05-01T10:00:00.200Z", "audioOffsetMs": 50, "endAudioOffsetMs": 200},
             {"role": "assistant", "content": "Hello", "timestamp": "2025-05-01T10:00:00.250Z",
              "endTimestamp": "2025-05-01T10:00:00.400Z", "audioOffsetMs": 250, "endAudioOffsetMs": 400,
-             "interrupted": True},
+             "interrupted": True, "responseLatencyMs": 50, "bargeInLatencyMs": 100},
         ],
         toolCalls=[
             {"kind": "tool_call", "toolCallId": "t1", "name": "lookup", "arguments": '{"q":1}',
              "timestamp": "2025-05-01T10:00:00.300Z", "audioOffsetMs": 300},
-            {"kind": "tool_result", "toolCallId": "t1", "content": "ok", "timestamp": "2025-05-01T10:00:00.350Z"},
+            {"kind": "tool_result", "toolCallId": "t1", "content": "ok", "timestamp": "2025-05-01T10:00:00.350Z",
+             "status": "failed", "error": "RuntimeError: db down", "durationMs": 50},
         ],
+        metrics=[
+            {"kind": "stt", "metric": "ttfb", "ttfb": 0.03, "timestamp": "2025-05-01T10:00:00.210Z",
+             "audioOffsetMs": 210, "turnIndex": 0},
+            {"kind": "llm", "metric": "ttfb", "ttfb": 0.02, "ttft": 0.02, "timestamp": "2025-05-01T10:00:00.230Z",
+             "audioOffsetMs": 230, "turnIndex": 0, "interrupted": True},
+            {"kind": "llm", "metric": "usage", "promptTokens": 20, "completionTokens": 3, "totalTokens": 23,
+             "timestamp": "2025-05-01T10:00:00.240Z", "turnIndex": 0, "interrupted": True},
+        ],
+        errors=[{"message": "tts quota low", "processor": "TTS#0", "fatal": False,
+                 "timestamp": "2025-05-01T10:00:00.300Z", "audioOffsetMs": 300}],
+        recordingStatus="degraded",
+        recordingHealth={"chunksProduced": 2, "chunksDelivered": 2, "chunksLost": 0, "recordedMs": 500, "callMs": 500,
+                         "channels": {"caller": {"soundMs": 150, "sound": True}, "bot": {"soundMs": 0, "sound": False}},
+                         "warnings": ["the bot channel is silent although the bot spoke"]},
+        callSummary={"turns": {"user": 1, "assistant": 1}, "talkTimeMs": {"user": 150, "assistant": 150},
+                     "silenceMs": 200, "interruptions": 1,
+                     "toolCalls": {"total": 1, "completed": 0, "failed": 1, "cancelled": 0, "timedOut": 0, "noResult": 0},
+                     "errors": 1, "latency": {"count": 1, "medianMs": 50, "p95Ms": 50, "maxMs": 50},
+                     "usage": {"promptTokens": 20, "completionTokens": 3, "totalTokens": 23, "cachedTokens": 0,
+                               "ttsCharacters": 5, "sttAudioSeconds": 0.15},
+                     "recordingStatus": "degraded"},
     )
     await post_event(http, base, end)
     await server.wait_for_call_ended(cid)

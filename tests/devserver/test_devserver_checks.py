@@ -291,3 +291,79 @@ def test_parse_iso_accepts_z_and_offsets():
     assert checks.parse_iso("not a date") is None
     assert checks.parse_iso(12) is None
     assert json.loads(json.dumps(checks.check_event(STARTED))) == []
+
+
+# ---- extensions: metrics, latency, tool outcomes, errors, recording health ------
+
+EXT = with_(ENDED, "transcript", [
+    ENDED["transcript"][0],
+    ENDED["transcript"][1],
+    {"role": "assistant", "content": "Sunny.", "timestamp": "2025-05-01T10:00:05.000Z",
+     "endTimestamp": "2025-05-01T10:00:06.000Z", "audioOffsetMs": 5000, "endAudioOffsetMs": 6000,
+     "responseLatencyMs": 1000, "interrupted": True, "bargeInLatencyMs": 250},
+])
+EXT = {
+    **with_(EXT, "toolCalls.1", {**ENDED["toolCalls"][1], "status": "failed", "error": "RuntimeError: x",
+                                 "durationMs": 200}),
+    "metrics": [{"kind": "llm", "metric": "ttfb", "timestamp": "2025-05-01T10:00:04.000Z", "ttfb": 0.3, "ttft": 0.3,
+                 "turnIndex": 1, "interrupted": True, "processor": "LLM#0", "model": "m", "extra": {"a": 1}}],
+    "errors": [{"message": "boom", "processor": "TTS#0", "fatal": False, "category": "network",
+                "timestamp": "2025-05-01T10:00:04.000Z", "audioOffsetMs": 4000, "count": 2}],
+    "recordingStatus": "degraded",
+    "recordingHealth": {"chunksProduced": 1, "chunksDelivered": 1, "chunksLost": 0},
+    "callSummary": {"turns": {"user": 1, "assistant": 2}},
+}
+
+
+def test_extensions_are_accepted():
+    assert checks.check_event(EXT) == []
+
+
+def test_a_payload_built_by_the_package_passes_the_checks():
+    from pipecat_roark.call import Call
+    from pipecat_roark.config import build_settings
+
+    c = Call("c1")
+    c.start(0, 1_800_000_000.0)
+    c.set_recording(16000)
+    s = 1_000_000_000
+    c.user_started(1 * s, 16000)
+    c.transcription(int(1.5 * s), "hi")
+    c.user_stopped(2 * s, 32000)
+    c.add_metrics(int(2.2 * s), [{"kind": "llm", "metric": "ttfb", "ttfb": 0.2}], pos=35200)
+    c.bot_started(3 * s, 48000, user_end=32000)
+    c.bot_text(int(3.1 * s), "Hello")
+    c.user_started(int(3.5 * s), 56000)
+    c.interruption(int(3.6 * s), 57600, caller_onset=56000)
+    c.bot_stopped(int(3.7 * s), 59200)
+    c.tool_call(4 * s, "t1", "lookup", {"q": 1})
+    c.tool_cancelled(int(4.5 * s), "t1")
+    c.error(4 * s, "boom", "TTS#0")
+    c.end(6 * s, "ended")
+    settings_ = build_settings(agent_id="a", base_url="http://127.0.0.1:9", env={})
+    payload = c.build_ended(settings_, now_wall=1_800_000_010.0, recording_delivered=True,
+                            recording=("ok", {"chunksProduced": 1, "chunksDelivered": 1, "chunksLost": 0}))
+    assert payload["transcript"][1]["responseLatencyMs"] == 1000
+    assert checks.check_event(payload) == []
+
+
+@pytest.mark.parametrize(
+    "payload, expected",
+    [
+        (with_(EXT, "transcript.2.responseLatencyMs", -1), "responseLatencyMs must be >= 0"),
+        (with_(EXT, "transcript.1.responseLatencyMs", 10), "responseLatencyMs is only meaningful on assistant turns"),
+        (with_(EXT, "transcript.2.interrupted", False), "bargeInLatencyMs sent on a turn that is not interrupted"),
+        (with_(EXT, "toolCalls.1.status", "exploded"), "status must be one of"),
+        (with_(EXT, "toolCalls.1.durationMs", 1.5), "durationMs must be an int"),
+        (with_(EXT, "metrics.0.turnIndex", 3), "turnIndex 3 points past the transcript"),
+        (with_(EXT, "metrics.0.interrupted", "yes"), "interrupted must be bool"),
+        (with_(EXT, "errors.0.message", DELETE), "missing required field 'message'"),
+        (with_(EXT, "errors.0.count", 0), "count must be a positive int"),
+        (with_(EXT, "errors", []), "errors is an empty list"),
+        (with_(EXT, "recordingStatus", "great"), "recordingStatus must be one of"),
+        (with_(EXT, "callSummary", [1]), "callSummary must be object"),
+    ],
+)
+def test_bad_extensions_are_reported(payload, expected):
+    problems = checks.check_event(payload)
+    assert any(expected in p for p in problems), problems

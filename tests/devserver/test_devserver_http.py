@@ -457,11 +457,16 @@ async def test_api_list_and_detail(server, http):
     row = calls[0]
     assert (row["turns"], row["toolCalls"], row["durationS"], row["endReason"], row["problemCount"]) == (
         2, 1, 0.5, "EndFrame", 0)
+    assert (row["latencyP95Ms"], row["errorCount"]) == (50, 1)
     async with http.get(server.base_url + row["links"]["api"]) as r:
         d = await r.json()
     assert d["callId"] == cid
     assert d["tools"][0]["call"]["name"] == "lookup" and d["tools"][0]["result"]["content"] == "ok"
     assert d["tools"][0]["argumentsParsed"] == {"q": 1}
+    assert d["latency"]["rows"][0] == {"turnIndex": 1, "offsetMs": 250, "endOffsetMs": 400, "latencyMs": 50,
+                                       "interrupted": True, "bargeInMs": 100, "content": "Hello"}
+    assert [(r["turnIndex"], r["stt"], r["llm"], r["interrupted"]) for r in d["ttfb"]] == [(0, 0.03, 0.02, True)]
+    assert d["recordingStatus"] == "degraded" and d["errors"][0]["message"] == "tts quota low"
     assert [e["json"]["event"] for e in d["events"]] == ["call-started", "call-ended"]
     rec = d["recording"]
     assert (rec["available"], rec["sampleRate"], rec["channels"], rec["assumedFormat"]) == (True, 16000, 2, False)

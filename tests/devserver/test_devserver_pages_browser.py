@@ -38,6 +38,29 @@ async def _check_call_page(b: Browser) -> None:
     assert await b.eval("document.querySelectorAll('.tool[data-tool-call-id=\"t1\"] .result').length") == 1
     assert await b.eval("document.querySelector('#problem-list .no-problems') !== null")
     assert await b.eval("document.querySelectorAll('details.event').length") == 2
+    await _check_metric_rows(b)
+
+
+async def _check_metric_rows(b: Browser) -> None:
+    """Latency row with its p95 line, interruption marks, TTFB, tool outcomes, health, errors, summary."""
+    bars = await b.eval("[...document.querySelectorAll('#latency-bars .latency-bar')].map(e => e.dataset.latencyMs)")
+    assert bars == ["50"]
+    assert await b.eval("document.querySelector('#latency-bars .p95-line').dataset.p95Ms") == "50"
+    # The bar covers the caller's wait: from 200 ms to the bot's first sound at 250 ms.
+    left = await b.eval("parseFloat(document.querySelector('.latency-bar').style.left)")
+    assert abs(left - 40.0) < 0.5  # 200 ms of a 500 ms axis
+    assert await b.eval("document.querySelector('#spans-bot .interrupt-mark').dataset.bargeInMs") == "100"
+    assert await b.eval("document.querySelectorAll('#spans-bot .barge-in').length") == 1
+    ttfb = await b.eval("[...document.querySelectorAll('#ttfb tbody tr td')].map(td => td.textContent)")
+    assert ttfb[:5] == ["#0 caller", "0:00.1", "30 ms", "20 ms", "–"] and ttfb[-1] == "interrupted"
+    assert await b.eval("document.querySelector('.tool[data-tool-call-id=\"t1\"] .tool-status').textContent") == "failed"
+    assert "db down" in await b.eval("document.querySelector('.tool[data-tool-call-id=\"t1\"] .tool-error').textContent")
+    assert await b.eval("document.getElementById('health-status').dataset.status") == "degraded"
+    assert await b.eval("document.querySelector('#health [data-key=\"channel-bot\"]').textContent") == "Bot channel: SILENT"
+    assert await b.eval("document.querySelectorAll('#health .health-warning').length") == 1
+    assert await b.eval("document.querySelectorAll('#errors tbody tr').length") == 1
+    summary = await b.eval("document.querySelector('#call-summary [data-key=\"latency\"]').textContent")
+    assert "p95 50 ms" in summary
 
 
 async def test_call_page_and_export_in_chromium(server, http, tmp_path):
@@ -47,6 +70,8 @@ async def test_call_page_and_export_in_chromium(server, http, tmp_path):
         await b.open(server.base_url + "/")
         await b.wait_until(READY)
         assert await b.eval("[...document.querySelectorAll('.call-row')].map(r => r.dataset.callId)") == [cid]
+        assert await b.eval("document.querySelector('.call-row .latency-p95').textContent") == "50 ms"
+        assert await b.eval("document.querySelector('.call-row .errors').textContent") == "1"
 
         await b.open(f"{server.base_url}/calls/{quote(cid, safe='')}")
         await _check_call_page(b)

@@ -16,21 +16,22 @@ SOUND = 300
 MERGE_MS = 400
 
 
-def recording(server, call_id: str) -> tuple[np.ndarray, int]:
-    rec = server.store.get_call(call_id)
+def recording(server_or_store, call_id: str) -> tuple[np.ndarray, int]:
+    store = getattr(server_or_store, "store", server_or_store)
+    rec = store.get_call(call_id)
     rate = rec.ended["recordingSampleRate"]
     assert rec.ended["recordingNumChannels"] == 2
-    pcm = np.frombuffer(server.store.pcm(call_id), dtype="<i2")
+    pcm = np.frombuffer(store.pcm(call_id), dtype="<i2")
     assert len(pcm) % 2 == 0
     return pcm.reshape(-1, 2), rate
 
 
-def sound_spans(channel: np.ndarray, rate: int) -> list[tuple[float, float]]:
-    """Stretches of sound in ms, pauses under MERGE_MS merged."""
+def sound_spans(channel: np.ndarray, rate: int, merge_ms: float = MERGE_MS) -> list[tuple[float, float]]:
+    """Stretches of sound in ms, pauses under ``merge_ms`` merged."""
     idx = np.flatnonzero(np.abs(channel.astype(np.int32)) > SOUND)
     if not len(idx):
         return []
-    breaks = np.flatnonzero(np.diff(idx) > MERGE_MS * rate / 1000)
+    breaks = np.flatnonzero(np.diff(idx) > merge_ms * rate / 1000)
     starts = np.concatenate(([idx[0]], idx[breaks + 1]))
     ends = np.concatenate((idx[breaks], [idx[-1]]))
     return [(s * 1000 / rate, (e + 1) * 1000 / rate) for s, e in zip(starts, ends)]

@@ -150,3 +150,175 @@ def test_call_ended_keeps_null_call_started_at():
     c.end(0, "cancelled")
     p = c.build_ended(SETTINGS, now_wall=1_800_000_000.0, recording_delivered=False)
     assert "callStartedAt" in p and p["callStartedAt"] is None
+
+
+# -- latency, interruptions, metrics, tools, errors (extensions) ----------------
+
+
+def exchange(c, user_at, user_end, bot_at, text="Sure.", user_end_pos=None, rate=16000):
+    """A caller utterance [user_at, user_end] s and the bot's reply from bot_at s."""
+    c.user_started(int(user_at * S), int(user_at * rate))
+    c.transcription(int((user_end + 0.1) * S), "question")
+    c.user_stopped(int(user_end * S), int(user_end * rate))
+    c.bot_started(int(bot_at * S), int(bot_at * rate),
+                  user_end=user_end_pos if user_end_pos is not None else int(user_end * rate))
+    c.bot_text(int((bot_at + 0.1) * S), text)
+
+
+def test_response_latency_is_measured_on_the_recording():
+    c = new_call()
+    c.bot_started(int(0.1 * S), 1600)  # the greeting answers nobody
+    c.bot_text(int(0.2 * S), "Hello!")
+    c.bot_stopped(1 * S, 16000)
+    exchange(c, 2.0, 3.0, 4.2, user_end_pos=int(3.05 * 16000))  # the recording says the caller stopped at 3.05 s
+    c.bot_stopped(5 * S, 80000)
+    exchange(c, 6.0, 7.0, 7.5)
+    c.bot_stopped(8 * S, 128000)
+    p = ended(c)
+    t = p["transcript"]
+    assert [x.get("responseLatencyMs") for x in t] == [None, None, 1150, None, 500]
+    assert p["callSummary"]["latency"] == {"count": 2, "medianMs": 825, "p95Ms": 1150, "maxMs": 1150}
+
+
+def test_latency_falls_back_to_the_clock_without_a_recording():
+    c = Call("c1")
+    c.start(0, 1_800_000_000.0)
+    c.user_started(1 * S)
+    c.transcription(int(1.5 * S), "hi")
+    c.user_stopped(2 * S)
+    c.bot_started(int(2.8 * S))
+    c.bot_text(3 * S, "Hello")
+    t = ended(c, delivered=False)["transcript"]
+    assert t[1]["responseLatencyMs"] == 800
+
+
+def test_barge_in_latency_and_silent_bot_interruption():
+    c = new_call()
+    c.user_started(1 * S, 16000)
+    c.interruption(1 * S, 16000)  # broadcast at every user turn: the bot is silent
+    c.transcription(int(1.5 * S), "hi")
+    c.user_stopped(2 * S, 32000)
+    c.bot_started(3 * S, 48000, user_end=32000)
+    c.bot_text(int(3.1 * S), "Let me tell you")
+    c.user_started(int(4.0 * S), 64000)
+    c.interruption(int(4.3 * S), 68800, caller_onset=64160)  # first caller sound over the bot at 4.01 s
+    c.bot_stopped(int(4.35 * S), 69600)
+    c.bot_offset(int(4.4 * S), 70400)  # the last audio written reaches the recording: 4.4 s
+    c.transcription(int(4.6 * S), "stop")
+    c.user_stopped(5 * S, 80000)
+    p = ended(c)
+    t = p["transcript"]
+    assert [x.get("interrupted", False) for x in t] == [False, True, False]
+    assert t[1]["interrupted"] is True and t[1]["bargeInLatencyMs"] == 390
+    assert p["callSummary"]["interruptions"] == 1
+
+
+def test_metrics_get_their_turn_and_the_interrupted_flag():
+    c = new_call()
+    c.add_metrics(int(0.05 * S), [{"kind": "tts", "metric": "ttfb", "ttfb": 0.1}])  # before any turn: the first
+    c.bot_started(int(0.2 * S), 3200)
+    c.bot_text(int(0.3 * S), "Hello!")
+    c.bot_stopped(1 * S, 16000)
+    c.user_started(2 * S, 32000)
+    c.transcription(int(2.5 * S), "tell me")
+    c.user_stopped(3 * S, 48000)
+    c.add_metrics(int(3.3 * S), [{"kind": "llm", "metric": "ttfb", "ttfb": 0.25},
+                                 {"kind": "stt", "metric": "ttfb", "ttfb": 0.3}], pos=52800)
+    c.bot_started(int(3.6 * S), 57600, user_end=48000)
+    c.bot_text(int(3.7 * S), "Well")
+    c.add_metrics(int(3.8 * S), [{"kind": "tts", "metric": "usage", "characters": 40}])
+    c.user_started(int(4.5 * S), 72000)
+    c.interruption(int(4.6 * S), 73600)
+    c.bot_stopped(int(4.7 * S), 75200)
+    c.transcription(int(4.9 * S), "wait")
+    c.add_metrics(int(5.2 * S), [{"kind": "llm", "metric": "ttfb", "ttfb": 0.26}])
+    p = ended(c)
+    m = p["metrics"]
+    assert [x["turnIndex"] for x in m] == [0, 1, 1, 2, 3]
+    assert [x.get("interrupted", False) for x in m] == [False, True, False, True, False]  # STT is no generation
+    assert m[1]["audioOffsetMs"] == 3300 and m[1]["timestamp"].endswith("Z")
+    assert p["callSummary"]["usage"]["ttsCharacters"] == 40
+
+
+def test_metrics_and_errors_are_bounded_and_counted():
+    import pipecat_roark.call as call_mod
+
+    c = new_call()
+    for i in range(call_mod.MAX_METRICS + 5):
+        c.add_metrics(i, [{"kind": "tts", "metric": "usage", "characters": 1}])
+    for i in range(3):
+        assert (c.error(i, "boom", "TTS#0") is not None) == (i == 0)  # repeats are counted, not kept
+    for i in range(call_mod.MAX_ERRORS + 2):
+        c.error(i, f"e{i}", "X#0")
+    p = ended(c, delivered=False)
+    assert len(p["metrics"]) == call_mod.MAX_METRICS
+    assert p["callSummary"]["metricsDropped"] == 5
+    assert p["callSummary"]["usage"]["ttsCharacters"] == call_mod.MAX_METRICS + 5  # totals keep counting
+    assert len(p["errors"]) == call_mod.MAX_ERRORS and p["errors"][0] == {
+        "message": "boom", "processor": "TTS#0", "fatal": False, "timestamp": p["errors"][0]["timestamp"], "count": 3}
+    assert p["callSummary"]["errors"] == 3 + (call_mod.MAX_ERRORS - 1) + 3 and p["callSummary"]["errorsDropped"] == 3
+
+
+def test_tool_outcomes():
+    c = new_call()
+    c.tool_call(1 * S, "ok", "lookup", {})
+    c.tool_result(int(1.3 * S), "ok", {"a": 1})
+    c.tool_call(2 * S, "bad", "lookup", {})
+    c.tool_result(int(2.2 * S), "bad", "The function failed", error="RuntimeError: db down")
+    c.tool_call(3 * S, "old", "lookup", {})
+    c.tool_failed(int(3.1 * S), "lookup", "db down", final=True)  # Pipecat < 1.9: only the ErrorFrame
+    c.tool_call(4 * S, "cut", "slow", {})
+    c.tool_cancelled(int(4.5 * S), "cut")
+    c.tool_call(5 * S, "late", "slow", {})
+    c.tool_cancelled(6 * S, "late", timed_out=True)
+    c.tool_call(6 * S, "none01", "slow", {})  # 0.0.x: a timeout is an empty result at the deadline
+    c.tool_result(int(16.02 * S), "none01", None, timeout_secs=10.0)
+    c.tool_call(7 * S, "open", "forever", {})
+    c.end(20 * S, "ended")
+    p = ended(c)
+    results = {r["toolCallId"]: r for r in p["toolCalls"] if r["kind"] == "tool_result"}
+    assert {k: r["status"] for k, r in results.items()} == {
+        "ok": "completed", "bad": "failed", "old": "failed", "cut": "cancelled", "late": "timed_out",
+        "none01": "timed_out", "open": "no_result"}
+    assert results["bad"]["error"] == "RuntimeError: db down" and results["old"]["error"] == "db down"
+    assert results["ok"]["durationMs"] == 300 and results["open"]["durationMs"] == 13000
+    assert results["open"]["content"] == "" and "error" not in results["ok"]
+    assert p["callSummary"]["toolCalls"] == {"total": 7, "completed": 1, "failed": 2, "cancelled": 1, "timedOut": 2,
+                                             "noResult": 1}
+
+
+def test_transcript_ruled_turns_adopt_early_words_and_close_when_ruled_over():
+    c = new_call()
+    # STT-only: the transcript reaches the observer before the ruling on it
+    # reaches the recorder; the ruling's start was looked up on the recording.
+    c.transcription(int(3.2 * S), "first question")
+    c.user_started(int(2.0 * S), 32000, stt_ruled=True)
+    c.user_stopped(int(3.0 * S), 48000)
+    c.transcription(int(5.2 * S), "second question")  # after the stop: a new utterance
+    c.user_started(int(4.0 * S), 64000, stt_ruled=True)
+    c.user_stopped(int(5.0 * S), 80000)
+    c.bot_started(6 * S, 96000, user_end=80000)
+    c.bot_text(int(6.1 * S), "Answer")
+    t = ended(c)["transcript"]
+    assert [(x["role"], x["content"], x.get("audioOffsetMs")) for x in t] == [
+        ("user", "first question", 2000), ("user", "second question", 4000), ("assistant", "Answer", 6000)]
+    assert t[2]["responseLatencyMs"] == 1000
+
+
+def test_closed_assistant_turns_are_reported_once():
+    c = new_call()
+    c.bot_started(1 * S, 16000)
+    c.bot_text(int(1.1 * S), "Hi")
+    c.bot_stopped(2 * S, 32000)
+    assert c.take_closed() == []  # the bot may go on: not over yet
+    c.user_started(3 * S, 48000)
+    (turn,) = c.take_closed()
+    assert turn.content == "Hi" and c.take_closed() == []
+    c.transcription(int(3.2 * S), "yes")
+    c.user_stopped(4 * S, 64000)
+    c.bot_started(5 * S, 80000, user_end=64000)
+    c.bot_text(int(5.1 * S), "Ok")
+    c.close_all()
+    (turn,) = c.take_closed()
+    report = c.turn_report(turn)
+    assert report["content"] == "Ok" and report["userContent"] == "yes" and report["responseLatencyMs"] == 1000

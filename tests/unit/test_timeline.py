@@ -58,3 +58,37 @@ def test_ring_forgets_old_audio_but_positions_keep_counting():
     assert tl.pos(USER) == int(30.5 * RATE)
     # The speech is outside the ring: the estimate is returned unchanged.
     assert tl.onset(USER, 100) == 100
+
+
+def test_caller_speech_end_before_the_bot_and_overlap():
+    tl = Timeline(RATE)
+    feed(tl, USER, np.concatenate([silence(0.5), speech(1.0), silence(0.03), speech(0.2), silence(1.0)]))
+    # The end of the caller's last speech before the bot's first sound at 2.5 s.
+    assert abs(tl.speech_end_before(USER, int(2.5 * RATE)) - int(1.73 * RATE)) <= RATE // 100
+    # The caller still sounding at that point: no gap to measure.
+    assert tl.speech_end_before(USER, int(1.0 * RATE)) is None
+    # Nothing said in the window.
+    assert tl.speech_end_before(USER, int(0.4 * RATE)) is None
+    # Where the utterance began, seen from after it (a transcript-ruled turn).
+    assert abs(tl.speech_start_before(USER, int(2.5 * RATE)) - int(0.5 * RATE)) <= RATE // 100
+    assert tl.speech_start_before(USER, int(2.5 * RATE), recent_secs=0.5) is None
+
+
+def test_voiced_blocks_count_sound_per_track():
+    tl = Timeline(RATE)
+    feed(tl, USER, np.concatenate([silence(0.5), speech(0.3)]))
+    tl.tracks[BOT].pad(int(0.8 * RATE))
+    assert abs(tl.tracks[USER].voiced_blocks - 30) <= 1
+    assert tl.tracks[BOT].voiced_blocks == 0
+
+
+def test_padding_after_a_partial_block_keeps_positions_and_levels():
+    tl = Timeline(RATE)
+    block = RATE // 100
+    feed(tl, USER, speech(0.0, ) if False else speech(0.005))  # half a block of sound
+    tl.tracks[USER].pad(RATE)  # a second of silence
+    feed(tl, USER, speech(0.3, seed=2))
+    assert tl.pos(USER) == int(0.005 * RATE) + RATE + int(0.3 * RATE)
+    # The silence reads as silence, the later speech where it is.
+    found = tl.first_voiced_at_or_after(USER, block)
+    assert abs(found - (int(0.005 * RATE) + RATE)) <= block

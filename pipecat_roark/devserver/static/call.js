@@ -50,7 +50,7 @@
   }
 
   function highlight(ms) {
-    document.querySelectorAll(".turn, .span").forEach((e) => {
+    document.querySelectorAll(".turn, .span, .wf-row").forEach((e) => {
       const a = Number(e.dataset.offsetMs), b = Number(e.dataset.endOffsetMs);
       e.classList.toggle("active", e.dataset.offsetMs !== undefined && ms >= a && ms < (isNaN(b) ? a + 1 : b));
     });
@@ -133,7 +133,97 @@
     for (const row of data.tools) {
       for (const r of [row.call, row.result]) if (r && isOffset(r.audioOffsetMs)) ms = Math.max(ms, r.audioOffsetMs);
     }
+    for (const sp of traceSpans()) if (typeof sp.endOffsetMs === "number") ms = Math.max(ms, sp.endOffsetMs);
     return Math.max(ms, 1);
+  }
+
+  // ---- traces: a waterfall on the recording's time axis --------------------------
+
+  function traceSpans() {
+    const t = data.traces;
+    return t && Array.isArray(t.spans) ? t.spans.filter((sp) => typeof sp.offsetMs === "number") : [];
+  }
+
+  function fmtMs(ms) {
+    return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(ms)} ms`;
+  }
+
+  function showSpan(sp, row) {
+    document.querySelectorAll(".wf-row.selected").forEach((r) => r.classList.remove("selected"));
+    row.classList.add("selected");
+    const box = $("span-detail");
+    box.textContent = "";
+    box.hidden = false;
+    box.dataset.spanId = sp.spanId;
+    box.appendChild(el("h3", null, `${sp.name} · ${fmtOffset(Math.max(0, sp.offsetMs))} · ${fmtMs(sp.durationMs)}` +
+      (typeof sp.ttfbMs === "number" ? ` · TTFB ${fmtMs(sp.ttfbMs)}` : "")));
+    const meta = [`span ${sp.spanId}`, `trace ${sp.traceId}`];
+    if (sp.parentSpanId) meta.push(`parent ${sp.parentSpanId}`);
+    meta.push(`status ${sp.status}`);
+    box.appendChild(el("div", "muted mono", meta.join(" · ")));
+    box.appendChild(el("pre", "attributes", JSON.stringify(sp.attributes, null, 2)));
+    if (sp.events && sp.events.length) box.appendChild(el("pre", "events", JSON.stringify(sp.events, null, 2)));
+  }
+
+  function renderTraces() {
+    const t = data.traces || { count: 0, spans: [] };
+    const spans = traceSpans();
+    const none = $("traces-none");
+    const lane = $("lane-traces");
+    const box = $("waterfall");
+    box.textContent = "";
+    if (!spans.length) {
+      lane.hidden = true;
+      none.hidden = false;
+      none.textContent = "No traces received for this call (RoarkObserver(trace=True) and " +
+        "PipelineWorker(enable_tracing=True, conversation_id=roark.pipecat_call_id) send them).";
+      return;
+    }
+    lane.hidden = false;
+    none.hidden = true;
+    $("traces-info").textContent = `${t.count} spans · aligned by ${t.anchorSource}`;
+    for (const sp of spans) {
+      const row = el("div", `wf-row${sp.name === "turn" ? " turn-row" : ""}`);
+      const start = Math.max(0, sp.offsetMs);
+      const end = Math.max(start, typeof sp.endOffsetMs === "number" ? sp.endOffsetMs : start);
+      row.dataset.spanId = sp.spanId;
+      row.dataset.name = String(sp.name);
+      row.dataset.depth = String(sp.depth);
+      if (sp.parentSpanId) row.dataset.parentSpanId = sp.parentSpanId;
+      if (sp.turn !== null && sp.turn !== undefined) row.dataset.turn = String(sp.turn);
+      row.dataset.offsetMs = String(Math.round(start));
+      row.dataset.endOffsetMs = String(Math.round(end));
+      const known = ["conversation", "turn", "stt", "llm", "tts"].includes(sp.name) ? sp.name : "other";
+      const bar = el("div", `wf-bar ${known}${sp.offsetMs < 0 ? " before-start" : ""}${sp.status === "error" ? " error" : ""}`);
+      bar.style.left = `${(start / totalMs) * 100}%`;
+      bar.style.width = `${((end - start) / totalMs) * 100}%`;
+      if (typeof sp.ttfbMs === "number" && sp.durationMs > 0) {
+        const ttfb = el("div", "wf-ttfb");
+        ttfb.style.width = `${Math.min(100, (sp.ttfbMs / sp.durationMs) * 100)}%`;
+        bar.appendChild(ttfb);
+        row.dataset.ttfbMs = String(sp.ttfbMs);
+      }
+      row.appendChild(bar);
+      const parts = [sp.name, fmtMs(sp.durationMs)];
+      if (typeof sp.ttfbMs === "number") parts.push(`TTFB ${fmtMs(sp.ttfbMs)}`);
+      if (sp.model) parts.push(sp.model);
+      if (sp.summary && sp.name !== "turn") parts.push(`“${sp.summary.slice(0, 60)}”`);
+      else if (sp.summary) parts[0] = sp.summary;
+      // The label beside its bar: after it while there is room, else before it.
+      const label = el("span", "wf-label", parts.join(" · "));
+      const startPct = (start / totalMs) * 100, endPct = (end / totalMs) * 100;
+      if (endPct <= 60) {
+        label.style.left = `calc(${endPct}% + 4px)`;
+      } else {
+        label.classList.add("before");
+        label.style.right = `calc(${100 - startPct}% + 4px)`;
+        if (startPct < 30) { label.style.right = ""; label.style.left = "4px"; label.classList.remove("before"); }
+      }
+      row.appendChild(label);
+      row.title = `${sp.name} at ${fmtOffset(start)} for ${fmtMs(sp.durationMs)}`;
+      row.addEventListener("click", () => { showSpan(sp, row); seek(Math.round(start)); });
+      box.appendChild(row);
+    }
   }
 
   function drawWave(canvas, peaks, color, scale) {
@@ -235,6 +325,9 @@
     totalMs = axisLength();
     renderAxis();
     renderSpans();
+    renderInterruptions();
+    renderLatency();
+    renderTraces();
     drawWaves();
     for (const id of ["wave-caller", "wave-bot"]) {
       $(id).addEventListener("click", (ev) => {
@@ -252,6 +345,171 @@
       clearTimeout(pending);
       pending = setTimeout(drawWaves, 100);
     });
+  }
+
+  // ---- latency, interruptions, summary, health, errors (contract extensions) -----
+
+  function fmtMs(ms) {
+    if (typeof ms !== "number") return "–";
+    return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(ms)} ms`;
+  }
+
+  function latencyRows() { return (data.latency && data.latency.rows) || []; }
+
+  // One bar per answered turn, over the silence the caller waited through
+  // (its width) and as tall as the wait (its height), with the call's p95.
+  function renderLatency() {
+    const box = $("latency-bars");
+    box.textContent = "";
+    const p95 = data.latency ? data.latency.p95Ms : null;
+    const rows = latencyRows().filter((r) => typeof r.latencyMs === "number" && isOffset(r.offsetMs));
+    $("latency-info").textContent = rows.length ? `${rows.length} turn(s) · p95 ${fmtMs(p95)}` : "not measured";
+    $("lane-latency").dataset.count = String(rows.length);
+    if (!rows.length) return;
+    const scale = Math.max(typeof p95 === "number" ? p95 : 0, ...rows.map((r) => r.latencyMs), 1) * 1.15;
+    for (const r of rows) {
+      const start = Math.max(0, r.offsetMs - r.latencyMs);
+      const bar = el("div", `latency-bar${typeof p95 === "number" && r.latencyMs > p95 ? " slow" : ""}`);
+      bar.style.left = `${(start / totalMs) * 100}%`;
+      bar.style.width = `${(r.latencyMs / totalMs) * 100}%`;
+      bar.style.height = `${(r.latencyMs / scale) * 100}%`;
+      bar.dataset.latencyMs = String(r.latencyMs);
+      bar.dataset.offsetMs = String(r.offsetMs);
+      bar.dataset.turnIndex = String(r.turnIndex);
+      bar.title = `caller waited ${fmtMs(r.latencyMs)} for: ${r.content || ""}`;
+      bar.addEventListener("click", (ev) => { ev.stopPropagation(); seek(start); });
+      box.appendChild(bar);
+    }
+    if (typeof p95 === "number") {
+      const line = el("div", "p95-line");
+      line.style.bottom = `${(p95 / scale) * 100}%`;
+      line.dataset.p95Ms = String(p95);
+      line.appendChild(el("span", null, `p95 ${fmtMs(p95)}`));
+      box.appendChild(line);
+    }
+  }
+
+  // Where the caller cut the bot off, on the bot's waveform: a mark at the
+  // cut, and the stretch the bot kept talking over the caller.
+  function renderInterruptions() {
+    const lane = $("spans-bot");
+    for (const r of latencyRows()) {
+      if (!r.interrupted || !isOffset(r.endOffsetMs)) continue;
+      const cut = r.endOffsetMs;
+      const barge = typeof r.bargeInMs === "number" ? r.bargeInMs : null;
+      if (barge) {
+        const b = el("div", "barge-in");
+        b.style.left = `${((cut - barge) / totalMs) * 100}%`;
+        b.style.width = `${(barge / totalMs) * 100}%`;
+        lane.appendChild(b);
+      }
+      const m = el("div", "interrupt-mark");
+      m.style.left = `${(cut / totalMs) * 100}%`;
+      m.dataset.offsetMs = String(cut);
+      m.dataset.turnIndex = String(r.turnIndex);
+      if (barge !== null) m.dataset.bargeInMs = String(barge);
+      m.title = `cut off at ${fmtOffset(cut)}` + (barge !== null ? `; the bot kept talking ${fmtMs(barge)} over the caller` : "");
+      m.addEventListener("click", (ev) => { ev.stopPropagation(); seek(Math.max(0, cut - (barge || 0))); });
+      lane.appendChild(m);
+    }
+  }
+
+  function renderSummary() {
+    const ul = $("call-summary");
+    ul.textContent = "";
+    const s = data.callSummary;
+    if (!s) { ul.appendChild(el("li", "muted", data.complete ? "No callSummary in call-ended." : "No call-ended yet.")); return; }
+    const add = (key, label, value) => {
+      const li = el("li");
+      li.dataset.key = key;
+      li.appendChild(el("b", null, label + ": "));
+      li.appendChild(document.createTextNode(String(value)));
+      ul.appendChild(li);
+    };
+    const turns = s.turns || {}, talk = s.talkTimeMs || {}, lat = s.latency || {}, tools = s.toolCalls || {}, u = s.usage || {};
+    add("turns", "Turns", `${turns.user || 0} caller · ${turns.assistant || 0} bot`);
+    add("talk", "Talk time", `caller ${fmtMs(talk.user)} · bot ${fmtMs(talk.assistant)}`);
+    if (typeof s.silenceMs === "number") add("silence", "Silence", fmtMs(s.silenceMs));
+    add("interruptions", "Interruptions", s.interruptions || 0);
+    add("latency", "Response latency", lat.count ? `median ${fmtMs(lat.medianMs)} · p95 ${fmtMs(lat.p95Ms)} · max ${fmtMs(lat.maxMs)} (${lat.count})` : "not measured");
+    const outcomes = ["failed", "cancelled", "timedOut", "noResult"].filter((k) => tools[k]).map((k) => `${tools[k]} ${k}`);
+    add("tools", "Tool calls", `${tools.total || 0}${outcomes.length ? ` (${outcomes.join(", ")})` : ""}`);
+    add("errors", "Errors", s.errors || 0);
+    add("tokens", "LLM tokens", `${u.promptTokens || 0} prompt · ${u.completionTokens || 0} completion · ${u.totalTokens || 0} total` + (u.cachedTokens ? ` (${u.cachedTokens} cached)` : ""));
+    add("characters", "TTS characters", u.ttsCharacters || 0);
+    if (u.sttAudioSeconds) add("stt", "STT audio", `${u.sttAudioSeconds} s`);
+  }
+
+  function renderHealth() {
+    const badge = $("health-status"), box = $("health-detail");
+    box.textContent = "";
+    const status = data.recordingStatus;
+    const h = data.recordingHealth;
+    badge.textContent = status || "not reported";
+    badge.dataset.status = status || "";
+    badge.className = `status-badge ${status === "ok" ? "good" : status ? "bad" : ""}`;
+    if (!h) return;
+    const facts = el("ul", "facts");
+    const add = (key, label, value) => {
+      const li = el("li");
+      li.dataset.key = key;
+      li.appendChild(el("b", null, label + ": "));
+      li.appendChild(document.createTextNode(String(value)));
+      facts.appendChild(li);
+    };
+    add("chunks", "Chunks delivered", `${h.chunksDelivered}/${h.chunksProduced}` + (h.chunksLost ? ` (${h.chunksLost} lost)` : ""));
+    if (typeof h.recordedMs === "number") add("duration", "Recorded", `${fmtMs(h.recordedMs)} of a ${fmtMs(h.callMs)} call`);
+    const ch = h.channels || {};
+    for (const [key, label] of [["caller", "Caller channel"], ["bot", "Bot channel"]]) {
+      if (!ch[key]) continue;
+      add(`channel-${key}`, label, ch[key].sound ? `sound (${fmtMs(ch[key].soundMs)})` : "SILENT");
+    }
+    box.appendChild(facts);
+    if (h.warnings && h.warnings.length) {
+      const ul = el("ul", "health-warnings");
+      for (const w of h.warnings) ul.appendChild(el("li", "problem health-warning", w));
+      box.appendChild(ul);
+    }
+  }
+
+  function renderErrors() {
+    const box = $("errors");
+    box.textContent = "";
+    if (!data.errors || !data.errors.length) { box.appendChild(el("p", "muted", "None.")); return; }
+    const rows = data.errors.map((e) => [e.message, e.processor || "", e.fatal ? "fatal" : "", e.category || "",
+      e.count || 1, isOffset(e.audioOffsetMs) ? fmtOffset(e.audioOffsetMs) : fmtClock(e.timestamp)]);
+    const t = table(["message", "processor", "fatal", "category", "count", "at"], rows);
+    t.classList.add("errors-table");
+    box.appendChild(t);
+  }
+
+  function renderTtfb() {
+    const box = $("ttfb");
+    box.textContent = "";
+    const rows = data.ttfb || [];
+    if (!rows.length) { box.appendChild(el("p", "muted", "No TTFB measured (enable_metrics=True in PipelineParams).")); return; }
+    const kinds = ["stt", "llm", "tts"].concat([...new Set(rows.flatMap((r) => Object.keys(r)))]
+      .filter((k) => !["turnIndex", "interrupted", "role", "offsetMs", "stt", "llm", "tts"].includes(k)));
+    const body = rows.map((r) => [
+      r.turnIndex === null || r.turnIndex === undefined ? "–" : `#${r.turnIndex} ${r.role === "assistant" ? "bot" : r.role === "user" ? "caller" : ""}`,
+      isOffset(r.offsetMs) ? fmtOffset(r.offsetMs) : "–",
+      ...kinds.map((k) => (typeof r[k] === "number" ? fmtMs(r[k] * 1000) : "–")),
+      r.interrupted ? "interrupted" : "",
+    ]);
+    const t = table(["turn", "at", ...kinds.map((k) => `${k.toUpperCase()} TTFB`), ""], body);
+    t.classList.add("ttfb-table");
+    box.appendChild(t);
+  }
+
+  function renderToolOutcome(div, row) {
+    const r = row.result;
+    if (!r || !r.status) return;
+    div.dataset.status = r.status;
+    const line = el("div", "tool-outcome");
+    line.appendChild(el("span", `tool-status status-${r.status}`, r.status.replace("_", " ")));
+    if (typeof r.durationMs === "number") line.appendChild(el("span", "muted", ` after ${fmtMs(r.durationMs)}`));
+    if (r.error) line.appendChild(el("span", "tool-error", ` ${r.error}`));
+    div.appendChild(line);
   }
 
   // ---- transcript, tools, metrics, chunks, events -----------------------------
@@ -307,6 +565,7 @@
         head.appendChild(a);
       }
       div.appendChild(head);
+      renderToolOutcome(div, row);
       if (row.call) {
         div.appendChild(el("div", "muted", `arguments (${fmtClock(row.call.timestamp)})`));
         div.appendChild(el("pre", "arguments", pretty(row.call.arguments)));
@@ -378,6 +637,10 @@
   function render() {
     renderOverview();
     renderProblems();
+    renderSummary();
+    renderHealth();
+    renderErrors();
+    renderTtfb();
     renderTranscript();
     renderTools();
     renderMetrics();

@@ -50,6 +50,16 @@ function render(calls) {
     cell(tr, "Duration", fmtDuration(c.durationS), "num");
     cell(tr, "Turns", String(c.turns), "num");
     cell(tr, "Tool calls", String(c.toolCalls), "num");
+    cell(tr, "Latency p95", typeof c.latencyP95Ms === "number" ? `${c.latencyP95Ms} ms` : "–", "num latency-p95");
+    const errs = cell(tr, "Errors", "", "num errors");
+    if (c.errorCount) {
+      const b = document.createElement("span");
+      b.className = "badge-bad";
+      b.textContent = String(c.errorCount);
+      errs.appendChild(b);
+    } else {
+      errs.textContent = "0";
+    }
     cell(tr, "End reason", c.complete ? (c.endReason || "–") : "in progress / no call-ended");
     const p = cell(tr, "Problems", "", "num problems");
     if (c.problemCount) {

@@ -1,0 +1,250 @@
+"""Pipecat ``MetricsData`` -> Roark metric records (the LiveKit shape).
+
+Pure: takes the ``data`` of one ``MetricsFrame`` (duck-typed: only the class
+name and attributes are read, so every Pipecat version and future metric
+types work) and returns plain dicts with the measured fields in camelCase,
+seconds for durations, anything without a known name under ``extra``. The
+call places them in time and on turns later.
+
+One record per measurement, each saying what was measured (``metric``) and
+by which kind of service (``kind``: ``stt``, ``llm``, ``tts``, ``eou`` for
+end-of-turn detection, or ``other``):
+
+=================================  =========  ===========================
+Pipecat data                       metric     fields
+=================================  =========  ===========================
+TTFBMetricsData                    ttfb       ttfb (and ttft for an LLM)
+ProcessingMetricsData              processing duration
+LLMUsageMetricsData                usage      promptTokens, completionTokens,
+                                              totalTokens, cachedTokens,
+                                              extra: the rest Pipecat reports
+TTSUsageMetricsData                usage      characters
+STTUsageMetricsData                usage      audioDuration
+TTFAMetricsData                    ttfa       ttfa, extra: ttfb, leadingSilence
+TTFATMetricsData                   ttfat      ttfat, extra: ttfb, thinkingTime
+TextAggregationMetricsData         text_aggregation  extra: aggregationTime
+TurnMetricsData / SmartTurn...     turn       extra: isComplete, probability, ...
+anything else                      its name   extra: its numbers
+=================================  =========  ===========================
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Iterable, Optional
+
+KINDS = ("stt", "llm", "tts", "eou", "other")
+
+# Data types whose kind does not depend on who pushed them.
+_KIND_BY_TYPE = {
+    "LLMUsageMetricsData": "llm",
+    "TTFATMetricsData": "llm",
+    "TTSUsageMetricsData": "tts",
+    "TTFAMetricsData": "tts",
+    "TextAggregationMetricsData": "tts",
+    "STTUsageMetricsData": "stt",
+    "TurnMetricsData": "eou",
+    "SmartTurnMetricsData": "eou",
+}
+
+_LLM_USAGE_KNOWN = {
+    "prompt_tokens": "promptTokens",
+    "completion_tokens": "completionTokens",
+    "total_tokens": "totalTokens",
+    "cache_read_input_tokens": "cachedTokens",
+}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p[:1].upper() + p[1:] for p in rest)
+
+
+def _snake(name: str) -> str:
+    name = re.sub(r"MetricsData$", "", name) or name
+    return re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", name).lower()
+
+
+def _num(v: Any) -> Optional[float]:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def kind_from_name(processor: Any) -> str:
+    """A service kind guessed from a processor's name (``OpenAILLMService#0`` -> ``llm``)."""
+    name = str(processor or "")
+    for kind in ("STT", "LLM", "TTS"):
+        if kind in name:
+            return kind.lower()
+    return "other"
+
+
+def is_initial_zero_frame(data: Iterable[Any]) -> bool:
+    """The all-zero frame the pipeline pushes at start: a roll call, not a measurement."""
+    items = list(data)
+    if not items:
+        return True
+    for d in items:
+        if type(d).__name__ not in ("TTFBMetricsData", "ProcessingMetricsData"):
+            return False
+        if _num(getattr(d, "value", None)):
+            return False
+    return True
+
+
+def to_records(data: Iterable[Any], source_kind: Optional[str] = None) -> list[dict[str, Any]]:
+    """Records for the measurements in one ``MetricsFrame.data``.
+
+    ``source_kind`` is the kind of the service that pushed the frame (what
+    a TTFB or processing time belongs to); when None it is guessed from the
+    processor's name. Zero TTFB/processing values are not measurements and
+    are left out.
+    """
+    out = []
+    for d in data:
+        try:
+            rec = _record(d, source_kind)
+        except Exception:  # an unexpected shape must not cost the other records
+            rec = None
+        if rec is not None:
+            out.append(rec)
+    return out
+
+
+def _record(d: Any, source_kind: Optional[str]) -> Optional[dict[str, Any]]:
+    tname = type(d).__name__
+    processor = getattr(d, "processor", None)
+    kind = _KIND_BY_TYPE.get(tname) or source_kind or kind_from_name(processor)
+    rec: dict[str, Any] = {"kind": kind if kind in KINDS else "other"}
+    extra: dict[str, Any] = {}
+    value = getattr(d, "value", None)
+    if tname == "TTFBMetricsData":
+        v = _num(value)
+        if not v:
+            return None
+        rec.update(metric="ttfb", ttfb=v)
+        if rec["kind"] == "llm":
+            rec["ttft"] = v  # LiveKit's name for an LLM's time to first token
+    elif tname == "ProcessingMetricsData":
+        v = _num(value)
+        if not v:
+            return None
+        rec.update(metric="processing", duration=v)
+    elif tname == "LLMUsageMetricsData":
+        rec["metric"] = "usage"
+        for key, v in _fields(value).items():
+            n = _num(v)
+            if n is None:
+                continue
+            if key in _LLM_USAGE_KNOWN:
+                rec[_LLM_USAGE_KNOWN[key]] = int(n)
+            else:
+                extra[_camel(key)] = n
+        for key in ("promptTokens", "completionTokens", "totalTokens"):
+            rec.setdefault(key, 0)
+    elif tname == "TTSUsageMetricsData":
+        n = _num(value)
+        if n is None:
+            return None
+        rec.update(metric="usage", characters=int(n))
+    elif tname == "STTUsageMetricsData":
+        n = _num(getattr(value, "audio_seconds", value))
+        if n is None:
+            return None
+        rec.update(metric="usage", audioDuration=round(n, 3))
+    elif tname == "TTFAMetricsData":
+        rec.update(metric="ttfa", ttfa=_num(getattr(d, "ttfa", None)))
+        extra.update(_extra_numbers(d, ("ttfb", "leading_silence")))
+    elif tname == "TTFATMetricsData":
+        rec.update(metric="ttfat", ttfat=_num(getattr(d, "ttfat", None)))
+        extra.update(_extra_numbers(d, ("ttfb", "thinking_time")))
+    elif tname == "TextAggregationMetricsData":
+        n = _num(value)
+        if n is None:
+            return None
+        rec["metric"] = "text_aggregation"
+        extra["aggregationTime"] = n
+    else:
+        rec["metric"] = "turn" if rec["kind"] == "eou" else _snake(tname)
+        fields = _fields(d)
+        for key, v in fields.items():
+            if key in ("processor", "model"):
+                continue
+            if key == "value":
+                extra.update({_camel(k): x for k, x in _numbers(_fields(v) or {"value": v}).items()})
+            elif isinstance(v, bool):
+                extra[_camel(key)] = v
+            elif _num(v) is not None:
+                extra[_camel(key)] = v
+    if processor:
+        rec["processor"] = str(processor)[:200]
+    model = getattr(d, "model", None)
+    if model:
+        rec["model"] = str(model)[:200]
+    if extra:
+        rec["extra"] = extra
+    return {k: v for k, v in rec.items() if v is not None}
+
+
+def _fields(obj: Any) -> dict[str, Any]:
+    if obj is None:
+        return {}
+    dump = getattr(obj, "model_dump", None)
+    if callable(dump):
+        try:
+            return dict(dump())
+        except Exception:
+            pass
+    if isinstance(obj, dict):
+        return dict(obj)
+    return {k: v for k, v in vars(obj).items() if not k.startswith("_")} if hasattr(obj, "__dict__") else {}
+
+
+def _numbers(fields: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in fields.items() if isinstance(v, bool) or _num(v) is not None}
+
+
+def _extra_numbers(d: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    out = {}
+    for name in names:
+        v = _num(getattr(d, name, None))
+        if v is not None:
+            out[_camel(name)] = v
+    return out
+
+
+class UsageTotals:
+    """Running totals of what the call consumed (O(1) per record, never capped)."""
+
+    __slots__ = ("prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens", "tts_characters",
+                 "stt_audio_seconds")
+
+    def __init__(self) -> None:
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.total_tokens = 0
+        self.cached_tokens = 0
+        self.tts_characters = 0
+        self.stt_audio_seconds = 0.0
+
+    def add(self, rec: dict[str, Any]) -> None:
+        if rec.get("metric") != "usage":
+            return
+        self.prompt_tokens += int(rec.get("promptTokens", 0) or 0)
+        self.completion_tokens += int(rec.get("completionTokens", 0) or 0)
+        self.total_tokens += int(rec.get("totalTokens", 0) or 0)
+        self.cached_tokens += int(rec.get("cachedTokens", 0) or 0)
+        self.tts_characters += int(rec.get("characters", 0) or 0)
+        self.stt_audio_seconds += float(rec.get("audioDuration", 0.0) or 0.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "promptTokens": self.prompt_tokens,
+            "completionTokens": self.completion_tokens,
+            "totalTokens": self.total_tokens,
+            "cachedTokens": self.cached_tokens,
+            "ttsCharacters": self.tts_characters,
+            "sttAudioSeconds": round(self.stt_audio_seconds, 3),
+        }

@@ -1,0 +1,78 @@
+"""Fixtures for the tracing tests: the app's own tracer provider, a dev server, clean env."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from loguru import logger
+
+_HERE = Path(__file__).resolve().parent
+_ROOT = _HERE.parents[1]
+for p in (str(_HERE), str(_ROOT), str(_ROOT / "tests" / "devserver")):  # helpers, the package, the browser helper
+    if p not in sys.path:
+        sys.path.insert(0, p)
+
+from pipecat_roark.devserver.server import DevServer  # noqa: E402
+
+from tracing_helpers import API_KEY  # noqa: E402
+
+
+class AppTracing:
+    """An application's own tracing, set up the usual way: a global SDK provider, its own exporter."""
+
+    def __init__(self) -> None:
+        from opentelemetry import trace
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        self.exporter = InMemorySpanExporter()
+        self.provider = TracerProvider(resource=Resource.create({"service.name": "the-app"}))
+        self.provider.add_span_processor(SimpleSpanProcessor(self.exporter))
+        trace.set_tracer_provider(self.provider)
+        if trace.get_tracer_provider() is not self.provider:  # pragma: no cover
+            raise RuntimeError("another global tracer provider was set first in this process")
+
+    def spans(self):
+        return list(self.exporter.get_finished_spans())
+
+    def tracer(self):
+        from opentelemetry import trace
+
+        return trace.get_tracer("the-app")
+
+
+_APP: list[AppTracing] = []
+
+
+@pytest.fixture
+def app_tracing() -> AppTracing:
+    """The process-wide app provider (OpenTelemetry allows one global per process), emptied per test."""
+    pytest.importorskip("opentelemetry.sdk.trace")
+    if not _APP:
+        _APP.append(AppTracing())
+    _APP[0].exporter.clear()
+    return _APP[0]
+
+
+@pytest.fixture
+async def server(tmp_path):
+    async with DevServer(data_dir=tmp_path / "roark", port=0, api_key=API_KEY) as srv:
+        yield srv
+
+
+@pytest.fixture
+def logs():
+    lines: list[str] = []
+    sink = logger.add(lambda m: lines.append(str(m)), level="DEBUG", format="{level} | {name} | {message}")
+    yield lines
+    logger.remove(sink)
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch):
+    for name in ("ROARK_API_KEY", "ROARK_BASE_URL", "ROARK_INTEGRATION_ID", "ROARK_OBSERVABILITY_ENABLED"):
+        monkeypatch.delenv(name, raising=False)
