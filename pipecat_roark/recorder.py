@@ -397,10 +397,13 @@ class Capture:
 
     def position_at(self, t_ns: int) -> Optional[int]:
         """Best estimate of the recording position at pipeline time ``t_ns``."""
-        if self.tracks is None or not self.tracks.first_audio:
+        tracks = self.tracks
+        if tracks is None or not any(tracks.expected):
             return None
-        now_t = self._now_ns()
-        pos = self.tracks.timeline.now - int((now_t - t_ns) * self.tracks.rate / 1e9)
+        # "Now" in time, counting audio received but still held for batched
+        # resampling (its samples are written up to 0.5 s later).
+        now_pos = max(tracks.timeline.now, int(max(tracks.expected)))
+        pos = now_pos - int((self._now_ns() - t_ns) * tracks.rate / 1e9)
         return max(0, pos)
 
     # -- frames ------------------------------------------------------------
