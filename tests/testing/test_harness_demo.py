@@ -150,9 +150,11 @@ def test_demo_recording_has_the_bot_on_the_right(demo):
     played = [c for c in out.played if not c.silent]
     assert played
     # Every played bot chunk is on the right channel near where it played.
+    # Pipecat's stock AudioBufferProcessor places the bot 20-45 ms early at
+    # 16 kHz, more when the loop is busy: allow 150 ms.
     for chunk in played[:: max(1, len(played) // 40)]:
-        a = int(inp.stream_secs_at_monotonic(chunk.start) * RATE) - int(0.06 * RATE)
-        b = int(inp.stream_secs_at_monotonic(chunk.end) * RATE) + int(0.06 * RATE)
+        a = int(inp.stream_secs_at_monotonic(chunk.start) * RATE) - int(0.15 * RATE)
+        b = int(inp.stream_secs_at_monotonic(chunk.end) * RATE) + int(0.15 * RATE)
         assert np.abs(right[max(0, a) : b]).max() > 0
     # The bot is silent while the caller gives the order number.
     span = call.ground_truth[1]
