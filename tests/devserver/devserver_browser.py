@@ -44,17 +44,22 @@ class Browser:
             ],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
-        port_file = self.profile / "DevToolsActivePort"
-        deadline = time.monotonic() + 30
-        while not (port_file.exists() and port_file.read_text().strip()):
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise RuntimeError("chromium did not start")
-            await asyncio.sleep(0.05)
-        port = int(port_file.read_text().split()[0])
-        self.session = aiohttp.ClientSession()
-        async with self.session.get(f"http://127.0.0.1:{port}/json/list") as r:
-            page = next(t for t in await r.json() if t["type"] == "page")
-        self.ws = await self.session.ws_connect(page["webSocketDebuggerUrl"], max_msg_size=0)
+        try:
+            port_file = self.profile / "DevToolsActivePort"
+            deadline = time.monotonic() + 30
+            while not (port_file.exists() and port_file.read_text().strip()):
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError("chromium did not start")
+                await asyncio.sleep(0.05)
+            port = int(port_file.read_text().split()[0])
+            self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+            async with self.session.get(f"http://127.0.0.1:{port}/json/list") as r:
+                page = next(t for t in await r.json() if t["type"] == "page")
+            self.ws = await self.session.ws_connect(page["webSocketDebuggerUrl"], max_msg_size=0)
+        except BaseException:
+            # A failed start must not leave Chromium running (as the demo's client does).
+            await self.__aexit__()
+            raise
         return self
 
     async def __aexit__(self, *exc) -> None:
