@@ -106,6 +106,10 @@ class RoarkClient:
         self._timeout = timeout_secs
         self._session: Optional[aiohttp.ClientSession] = None
 
+    @property
+    def base_url(self) -> str:
+        return self._base
+
     def open(self) -> None:
         if self._session is None:
             self._session = SESSIONS.acquire()

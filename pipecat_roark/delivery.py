@@ -2,29 +2,35 @@
 
 - ``call-started`` is sent in the background as soon as the call starts.
 - Every recording chunk is uploaded while the call runs (upload URL, then a
-  presigned PUT), at most ``max_uploads_in_flight`` at a time, retried with
-  backoff, each attempt with a fresh URL. The URL of the next chunk is
-  fetched ahead of time so that, when the call ends, the last chunk costs one
-  round trip instead of two.
+  presigned PUT), at most ``max_in_flight`` at a time, retried with backoff,
+  each attempt with a fresh URL. The URL of the next chunk is fetched ahead
+  of time so that, when the call ends, the last chunk costs one round trip.
+- Audio waiting for an upload slot is held in memory up to a bound; past it,
+  or while Roark is unreachable (the breaker is open), chunks wait on disk.
 - ``finish()`` waits for the uploads, then sends ``call-ended``, all within
-  one deadline (``finalize_timeout_secs``). What is not delivered by then is
-  counted and logged once with the reason.
+  one deadline. Whatever is not delivered by then (events and chunks) is left
+  in the spool, to be delivered later by ``replay``; ``call-ended`` is then
+  held back too, so Roark never sees the end of a call before its audio.
 
-Nothing here raises: failures become counts and log lines.
+With no spool (disabled, or its directory unusable) undeliverable data is
+dropped, counted and logged once with the reason. Nothing here raises.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
+import os
+import socket
 import time
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Optional
+from typing import Any, Callable, Optional
 
 from loguru import logger
 
 from .client import RequestFailed, RoarkClient
 from .models import UploadUrl
+from .retry import Breaker, advice, backoff_delay, breaker_for, with_retries  # noqa: F401  (backoff_delay re-exported)
+from .spool import CallSpool, Spool, SpoolIO, chunk_name
 
 #: Chunk uploads during the call get this long (all attempts together).
 CHUNK_BUDGET_SECS = 60.0
@@ -32,16 +38,10 @@ CHUNK_BUDGET_SECS = 60.0
 STARTED_BUDGET_SECS = 30.0
 #: A prefetched upload URL older than this is not used (they expire).
 URL_MAX_AGE_SECS = 300.0
-#: Audio waiting for an upload slot is bounded: past this, chunks are dropped
-#: (counted and logged) rather than growing memory without limit.
+#: Audio a call holds in memory waiting for upload; past it, chunks go to disk.
+MEMORY_BUDGET_BYTES = 2 * 1024 * 1024
+#: Without a spool, audio waiting past this bound is dropped (counted, logged).
 MAX_PENDING_BYTES = 16 * 1024 * 1024
-
-
-def backoff_delay(attempt: int, retry_after: Optional[float] = None, base: float = 0.25, cap: float = 8.0) -> float:
-    """Exponential backoff with full jitter; a server's Retry-After wins."""
-    if retry_after is not None:
-        return min(retry_after, 60.0)
-    return random.uniform(0, min(cap, base * (2**attempt)))
 
 
 @dataclass
@@ -49,22 +49,41 @@ class DeliveryStats:
     chunks_produced: int = 0
     chunks_delivered: int = 0
     chunks_lost: int = 0
+    chunks_spooled: int = 0
     bytes_delivered: int = 0
     loss_reasons: list[str] = field(default_factory=list)
     started_delivered: bool = False
     ended_delivered: bool = False
+    #: call-ended (and what it waits for) was left in the spool for replay.
+    ended_spooled: bool = False
+
+
+@dataclass
+class _Chunk:
+    index: int
+    size: int
+    data: Optional[bytes]  # None once on disk or delivered
+    on_disk: bool = False
+    delivered: bool = False
+    writing: Optional[asyncio.Future] = None
 
 
 class CallDelivery:
     def __init__(self, client: RoarkClient, call_id: str, *, max_in_flight: int = 4, finalize_timeout: float = 10.0,
-                 expect_audio: bool = True, log: Any = logger):
+                 expect_audio: bool = True, log: Any = logger, spool: Optional[Spool] = None,
+                 breaker: Optional[Breaker] = None, memory_budget: int = MEMORY_BUDGET_BYTES):
         self._client = client
         self._call_id = call_id
         self._log = log
         self._finalize_timeout = finalize_timeout
         self._slots = asyncio.Semaphore(max_in_flight)
+        self._breaker = breaker or breaker_for(client.base_url)
+        self._spool_root = spool
+        self._spool: Optional[CallSpool] = CallSpool(spool.root, call_id) if spool is not None else None
+        self._memory_budget = memory_budget if spool is not None else MAX_PENDING_BYTES
         self._started_task: Optional[asyncio.Task] = None
         self._chunk_tasks: set[asyncio.Task] = set()
+        self._chunks: dict[int, _Chunk] = {}
         self._url_tasks: dict[int, tuple[float, asyncio.Task]] = {}
         self._pending_bytes = 0
         self._finishing = False  # no chunk after those already queued
@@ -72,18 +91,59 @@ class CallDelivery:
         self._expect_audio = expect_audio
         self.stats = DeliveryStats()
 
+    @property
+    def spool_dir(self) -> Optional[str]:
+        return str(self._spool.path) if self._spool is not None else None
+
+    # -- the spool, through its worker thread -------------------------------
+
+    def _spool_op(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Optional[asyncio.Future]:
+        """Queue a spool operation; a failure turns the spool off for this call, once, with a warning."""
+        if self._spool is None:
+            return None
+        future = asyncio.wrap_future(SpoolIO.submit(fn, *args, **kwargs))
+        future.add_done_callback(lambda f, what=what: self._spool_done(what, f))
+        return future
+
+    def _spool_done(self, what: str, future: asyncio.Future) -> None:
+        if future.cancelled() or future.exception() is None or self._spool is None:
+            return
+        e = future.exception()
+        self._log.warning(
+            f"the disk spool is unusable ({what}: {type(e).__name__}: {e}); "
+            "what Roark does not accept in time will be lost; set ROARK_SPOOL_DIR to a writable directory"
+        )
+        self._spool = None
+        self._memory_budget = MAX_PENDING_BYTES
+
+    def _journal(self, **record: Any) -> None:
+        if self._spool is not None:
+            self._spool_op("journal", self._spool.journal, **record)
+
     # -- during the call ---------------------------------------------------
 
-    def send_started(self, payload: dict[str, Any]) -> None:
-        if self._started_task is None:
-            self._client.open()
-            self._started_task = asyncio.create_task(self._send_started(payload))
+    def send_started(self, payload: dict[str, Any], meta: Optional[dict[str, Any]] = None) -> None:
+        if self._started_task is not None:
+            return
+        self._client.open()
+        if self._spool is not None:
+            meta = {**(meta or {}), "callId": self._call_id, "baseUrl": self._client.base_url, "pid": os.getpid(),
+                    "host": socket.gethostname(), "callStartedAt": payload.get("eventTimestamp")}
+            # Written ahead: a crash from here on still leaves the call for replay.
+            self._spool_op("open", self._spool.open, meta, payload)
+        self._started_task = asyncio.create_task(self._send_started(payload))
 
     async def _send_started(self, payload: dict[str, Any]) -> None:
-        ok = await self._retrying("call-started", lambda budget: self._client.post_event(payload, budget), STARTED_BUDGET_SECS)
+        ok = await with_retries(
+            "call-started", lambda budget: self._client.post_event(payload, budget), STARTED_BUDGET_SECS,
+            breaker=self._breaker, log=self._log, on_final=self._rejected,
+        )
         self.stats.started_delivered = ok
         if ok:
             self._log.debug("call-started delivered")
+            if self._spool is not None:
+                self._journal(k="started")
+                self._spool_op("drop", self._spool.drop, "started.json")
             if self._expect_audio:
                 # A call shorter than one chunk still pays one round trip
                 # for its audio at the end, not two.
@@ -93,18 +153,24 @@ class CallDelivery:
         """The call has ended: the chunks queued now are the last ones."""
         self._finishing = True
 
-    def add_chunk(self, index: int, data: bytes) -> None:
+    def add_chunk(self, index: int, data: bytes, sample_rate: Optional[int] = None, num_channels: Optional[int] = None) -> None:
         """Queue a chunk for upload. Never blocks, never raises."""
         self.stats.chunks_produced += 1
+        self._journal(k="chunk", i=index, n=len(data), sr=sample_rate, ch=num_channels)
         if self._closed:
             self._lose(index, "produced after the call was finalized")
             return
-        if self._pending_bytes + len(data) > MAX_PENDING_BYTES:
-            self._lose(index, "upload backlog full (Roark too slow)")
+        chunk = _Chunk(index, len(data), data)
+        over_budget = self._pending_bytes + len(data) > self._memory_budget
+        if over_budget and self._spool is None:
+            self._lose(index, "upload backlog full (Roark too slow) and no disk spool")
             return
-        self._client.open()
+        self._chunks[index] = chunk
         self._pending_bytes += len(data)
-        task = asyncio.create_task(self._upload(index, data))
+        if over_budget or self._breaker.is_open:
+            self._to_disk(chunk)
+        self._client.open()
+        task = asyncio.create_task(self._upload(chunk))
         self._chunk_tasks.add(task)
         task.add_done_callback(self._chunk_tasks.discard)
 
@@ -114,8 +180,51 @@ class CallDelivery:
             self.stats.loss_reasons.append(reason)
             self._log.error(f"recording chunk {index} lost: {reason}; later audio offsets may be shifted")
 
+    def _release(self, chunk: _Chunk) -> None:
+        if chunk.data is not None:
+            chunk.data = None
+            self._pending_bytes -= chunk.size
+
+    def _to_disk(self, chunk: _Chunk) -> Optional[asyncio.Future]:
+        """Move a chunk's bytes from memory to the spool (idempotent)."""
+        if chunk.on_disk or chunk.delivered:
+            return None
+        if chunk.writing is not None:
+            return chunk.writing
+        if self._spool is None or chunk.data is None:
+            return None
+        future = self._spool_op("chunk", _put_chunk, self._spool_root, self._spool, chunk.index, chunk.data)
+        chunk.writing = future
+
+        def written(f: asyncio.Future) -> None:
+            chunk.writing = None
+            if f.cancelled() or f.exception() is not None:
+                return
+            evicted = f.result()
+            for call_id, reason in evicted:
+                self._log.error(f"spooled call {call_id} evicted from the disk spool ({reason}); it is lost")
+            if chunk.delivered:  # the upload finished while the write ran
+                if self._spool is not None:
+                    self._spool_op("drop", self._spool.drop, chunk_name(chunk.index))
+                return
+            chunk.on_disk = True
+            self.stats.chunks_spooled += 1
+            self._release(chunk)
+
+        future.add_done_callback(written)
+        return future
+
+    async def _chunk_bytes(self, chunk: _Chunk) -> Optional[bytes]:
+        if chunk.writing is not None:
+            await asyncio.wait([chunk.writing])
+        if chunk.data is not None:
+            return chunk.data
+        if chunk.on_disk and self._spool is not None:
+            return await SpoolIO.run(self._spool.read_chunk, chunk.index)
+        return None
+
     def _prefetch_url(self, index: int) -> None:
-        if self._finishing or index in self._url_tasks:
+        if self._finishing or index in self._url_tasks or self._breaker.is_open:
             return
         task = asyncio.create_task(self._client.upload_url(self._call_id, index))
         task.add_done_callback(_consume_exception)
@@ -130,56 +239,54 @@ class CallDelivery:
                 pass
         return await self._client.upload_url(self._call_id, index, budget)
 
-    async def _upload(self, index: int, data: bytes) -> None:
-        try:
-            if self._started_task is not None:
-                # Roark hears of the call before its audio.
-                await asyncio.shield(self._started_task)
-            async with self._slots:
-                self._prefetch_url(index + 1)
-
-                async def attempt(budget: float) -> None:
-                    url = await self._url_for(index, budget)
-                    await self._client.put_chunk(index, url.upload_url, data, budget)
-
-                ok = await self._retrying(f"chunk {index}", attempt, CHUNK_BUDGET_SECS)
-            if ok:
-                self.stats.chunks_delivered += 1
-                self.stats.bytes_delivered += len(data)
-            else:
-                self._lose(index, "upload failed after retries")
-        except asyncio.CancelledError:
-            self._lose(index, "finalization deadline reached before upload finished")
-            raise
-        finally:
-            self._pending_bytes -= len(data)
-
-    async def _retrying(self, what: str, op: Callable[[float], Awaitable[Any]], budget: float) -> bool:
-        deadline = time.monotonic() + budget
-        attempt = 0
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                self._log.warning(f"{what}: gave up, out of time")
-                return False
+    async def _upload(self, chunk: _Chunk) -> None:
+        index = chunk.index
+        if self._started_task is not None:
+            # Roark hears of the call before its audio.
+            await asyncio.shield(self._started_task)
+        if not self.stats.started_delivered:
+            self._keep_or_lose(chunk, "call-started was not delivered")
+            return
+        async with self._slots:
+            self._prefetch_url(index + 1)
             try:
-                await asyncio.wait_for(op(remaining), timeout=remaining + 0.5)
-                return True
-            except (RequestFailed, asyncio.TimeoutError) as e:
-                failure = e if isinstance(e, RequestFailed) else RequestFailed(what, None, True, detail="timed out")
-                if not failure.retryable:
-                    self._log.error(f"{what} rejected by Roark: {failure.describe()}{_advice(failure.status)}")
-                    return False
-                delay = backoff_delay(attempt, failure.retry_after)
-                attempt += 1
-                if time.monotonic() + delay >= deadline:
-                    self._log.warning(f"{what} failed ({failure.describe()}); out of time for retries")
-                    return False
-                self._log.debug(f"{what} failed ({failure.describe()}); retry {attempt} in {delay:.2f}s")
-                await asyncio.sleep(delay)
-            except Exception as e:  # a bug here must not escape into the call
-                self._log.exception(f"{what}: unexpected error: {type(e).__name__}")
-                return False
+                data = await self._chunk_bytes(chunk)
+            except OSError as e:
+                self._lose(index, f"spooled chunk unreadable ({type(e).__name__})")
+                return
+            if data is None:
+                self._lose(index, "spooled chunk missing")
+                return
+
+            async def attempt(budget: float) -> None:
+                url = await self._url_for(index, budget)
+                await self._client.put_chunk(index, url.upload_url, data, budget)
+
+            ok = await with_retries(f"chunk {index}", attempt, CHUNK_BUDGET_SECS, breaker=self._breaker,
+                                    log=self._log, on_final=self._rejected)
+        if ok:
+            chunk.delivered = True
+            self.stats.chunks_delivered += 1
+            self.stats.bytes_delivered += chunk.size
+            self._release(chunk)
+            self._journal(k="delivered", i=index)
+            if chunk.on_disk and self._spool is not None:
+                self._spool_op("drop", self._spool.drop, chunk_name(index))
+        else:
+            self._keep_or_lose(chunk, "upload failed after retries")
+
+    def _keep_or_lose(self, chunk: _Chunk, reason: str) -> None:
+        if self._spool is not None:
+            self._to_disk(chunk)  # replay will deliver it
+        else:
+            self._release(chunk)
+            self._lose(chunk.index, reason)
+
+    def _rejected(self, failure: RequestFailed) -> None:
+        key = f"rejected {failure.status}"
+        if key not in self.stats.loss_reasons:
+            self.stats.loss_reasons.append(key)
+            self._log.error(f"{failure.describe()}: refused by Roark{advice(failure.status)}")
 
     # -- the end -----------------------------------------------------------
 
@@ -187,18 +294,23 @@ class CallDelivery:
         """Wait for uploads, then send call-ended; all within the deadline.
 
         ``build_ended(recording_delivered)`` builds the payload once the
-        recording's fate is known. Returns True if call-ended was delivered.
+        recording's fate is known. Returns True if call-ended was delivered;
+        False also when it was left in the spool (``stats.ended_spooled``).
         """
         self._finishing = True
         deadline = time.monotonic() + self._finalize_timeout
+        # Keep a slice of the deadline for writing leftovers to disk, and one for the event itself.
+        spool_reserve = min(1.0, self._finalize_timeout / 5) if self._spool is not None else 0.0
+        event_reserve = min(3.0, self._finalize_timeout / 3)
         try:
             if self._started_task is not None:
-                await _wait(self._started_task, deadline - time.monotonic())
-            # Keep a slice of the deadline for the event itself.
-            reserve = min(3.0, self._finalize_timeout / 3)
+                await _wait(self._started_task, deadline - spool_reserve - time.monotonic())
+                # Past this point call-started is either delivered or the spool's to send.
+                self._started_task.cancel()
             pending = list(self._chunk_tasks)
             if pending:
-                done, not_done = await asyncio.wait(pending, timeout=max(0.0, deadline - reserve - time.monotonic()))
+                _, not_done = await asyncio.wait(
+                    pending, timeout=max(0.0, deadline - spool_reserve - event_reserve - time.monotonic()))
                 for task in not_done:
                     task.cancel()
                 if not_done:
@@ -207,15 +319,53 @@ class CallDelivery:
             for _, task in self._url_tasks.values():
                 task.cancel()
             self._url_tasks.clear()
-            payload = build_ended(self.stats.chunks_delivered > 0)
-            ok = await self._retrying(
-                "call-ended", lambda budget: self._client.post_event(payload, budget), max(0.1, deadline - time.monotonic())
-            )
+            undelivered = [c for c in self._chunks.values() if not c.delivered]
+            defer = self._spool is not None and (undelivered or not self.stats.started_delivered)
+            if defer:
+                payload = build_ended(self.stats.chunks_delivered + len(undelivered) > 0)
+                ok = False
+            else:
+                for chunk in undelivered:
+                    self._release(chunk)
+                    self._lose(chunk.index, "finalization deadline reached before upload finished")
+                payload = build_ended(self.stats.chunks_delivered > 0)
+                ok = await with_retries(
+                    "call-ended", lambda budget: self._client.post_event(payload, budget),
+                    max(0.1, deadline - spool_reserve - time.monotonic()), breaker=self._breaker, log=self._log,
+                    on_final=self._rejected,
+                )
             self.stats.ended_delivered = ok
+            if self._spool is not None:
+                await self._settle_spool(ok, undelivered, payload, max(spool_reserve, deadline - time.monotonic()))
             return ok
         finally:
             self._closed = True
             await self._client.close()
+
+    async def _settle_spool(self, delivered: bool, undelivered: list[_Chunk], payload: dict[str, Any], budget: float) -> None:
+        spool = self._spool
+        assert spool is not None
+        try:
+            if delivered:
+                await asyncio.wait_for(SpoolIO.run(spool.close, delivered=True), budget)
+                return
+            writes = [w for w in (self._to_disk(c) for c in undelivered) if w is not None]
+            writes.append(asyncio.wrap_future(SpoolIO.submit(spool.put_ended, payload)))
+            writes.append(asyncio.wrap_future(SpoolIO.submit(spool.close, delivered=False)))
+            await asyncio.wait_for(asyncio.gather(*writes), budget)
+            self.stats.ended_spooled = True
+            on_disk = sum(1 for c in undelivered if c.on_disk)
+            self._log.warning(
+                f"Roark did not take the whole call in time; call-ended and {on_disk} recording chunk(s) are kept in "
+                f"the spool ({spool.path}) and will be delivered by the next call on this machine or by "
+                "`pipecat-roark replay`"
+            )
+        except (asyncio.TimeoutError, OSError) as e:
+            lost = [c.index for c in undelivered if not c.on_disk]
+            self._log.error(
+                f"could not write the undelivered part of the call to the spool ({type(e).__name__}); "
+                f"{len(lost)} chunk(s) and call-ended are lost"
+            )
 
     def abort(self) -> None:
         """Cancel everything still running (the loop is going away)."""
@@ -228,14 +378,17 @@ class CallDelivery:
             task.cancel()
 
 
-def _advice(status: Optional[int]) -> str:
-    if status in (401, 403):
-        return " — check ROARK_API_KEY (and ROARK_INTEGRATION_ID if set)"
-    if status == 404:
-        return " — check ROARK_BASE_URL"
-    if status in (400, 422):
-        return " — the payload was refused; please report this with the call id"
-    return ""
+def _put_chunk(root: Optional[Spool], spool: CallSpool, index: int, data: bytes) -> list[tuple[str, str]]:
+    """(spool thread) Write one chunk, making room under the cap first; returns evicted calls."""
+    evicted: list[tuple[str, str]] = []
+    if root is not None:
+        if not root.reserve(len(data)):
+            gone = root.make_room(len(data), keep=spool.path.name)
+            evicted = [(c.call_id, reason) for c, reason in gone]
+            if not root.reserve(len(data), rescan=True):
+                raise OSError(f"spool full ({root.max_bytes // (1024 * 1024)} MiB cap) with calls still in use")
+    spool.put_chunk(index, data)
+    return evicted
 
 
 async def _wait(task: asyncio.Task, timeout: float) -> None:

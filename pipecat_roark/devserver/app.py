@@ -113,7 +113,8 @@ async def _apply_fault(request: web.Request, endpoint: str) -> Optional[web.Stre
     state.notify()  # request counters changed: tests may be waiting on them
     if fault is None:
         return None
-    logger.info("devserver fault on {} {}: {}", request.method, request.path, fault)
+    # The endpoint, not the path: a PUT path is a presigned token.
+    logger.info("devserver fault on {} {}: {}", request.method, endpoint, fault)
     if fault.kind == "status":
         headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else None
         if endpoint == "put":
