@@ -726,12 +726,15 @@ class Call:
 
     def build_ended(
         self, settings: Any, *, now_wall: float, recording_delivered: bool, extra: Optional[dict] = None,
-        recording: Optional[tuple[str, dict]] = None,
+        recording: Optional[tuple[str, dict]] = None, on_redaction_failure: Optional[Any] = None,
     ) -> dict[str, Any]:
         """The call-ended payload. ``recording_delivered``: chunks reached Roark.
 
         ``recording``: (recordingStatus, recordingHealth) as the observer
-        measured them.
+        measured them. With ``settings.redactor`` (``redact=``), the words and
+        tool data are redacted here, so whatever handles the payload next
+        (delivery, the spool, ``on_call_ended``) only ever has the redacted
+        text; ``on_redaction_failure(reason)`` hears of a rule that failed.
         """
         anchored = recording_delivered and bool(self.sample_rate)
         kept = self.kept_turns()
@@ -761,4 +764,8 @@ class Call:
             call_summary=self.build_summary(kept, turns, status),
         )
         fields.update(extra or {})
-        return CallEnded(**fields).to_wire()
+        wire = CallEnded(**fields).to_wire()
+        redactor = getattr(settings, "redactor", None)
+        if redactor is not None:
+            redactor.payload(wire, on_redaction_failure)
+        return wire

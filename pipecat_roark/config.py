@@ -13,8 +13,13 @@ import os
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Optional
 from urllib.parse import urlparse
+
+from .redaction import Redactor, build_redactor
+from .spool import DEFAULT_MAX_BYTES as DEFAULT_SPOOL_MAX_BYTES
+from .spool import default_spool_dir
 
 DEFAULT_BASE_URL = "https://api.roark.ai"
 #: Stereo chunk size Roark expects ("about 256 KiB").
@@ -40,11 +45,17 @@ class Settings:
     max_uploads_in_flight: int = 4
     finalize_timeout_secs: float = DEFAULT_FINALIZE_TIMEOUT_SECS
     request_timeout_secs: float = 5.0
+    #: Where undeliverable events and chunks wait for replay; None: no spool.
+    spool_dir: Optional[Path] = None
+    spool_max_bytes: int = DEFAULT_SPOOL_MAX_BYTES
     #: False when the kill switch is set or no key is available for a
     #: remote Roark: the observer then does nothing at all.
     enabled: bool = True
     disabled_reason: Optional[str] = None
     headers: dict[str, str] = field(default_factory=dict, repr=False)
+    #: ``redact=``: applied to everything carrying words or tool data before it
+    #: leaves the process (None: off).
+    redactor: Optional[Redactor] = field(default=None, repr=False)
 
     def __repr__(self) -> str:  # never print the key
         return f"Settings(agent_id={self.agent_id!r}, base_url={self.base_url!r}, enabled={self.enabled})"
@@ -127,6 +138,30 @@ def resolve_call_id(pipecat_call_id: Optional[str], runner_args: Any) -> str:
     return call_id_from_runner_args(runner_args) or str(uuid.uuid4())
 
 
+def resolve_spool_dir(spool_dir: Any, env: Mapping[str, str]) -> Optional[Path]:
+    """None: the default (``ROARK_SPOOL_DIR`` or a per-user directory); False: no spool."""
+    if spool_dir is False:
+        return None
+    if spool_dir is None or spool_dir is True:
+        if env.get("ROARK_SPOOL_DIR", "").strip().lower() in _FALSY:
+            return None
+        return default_spool_dir(env)
+    if isinstance(spool_dir, (str, os.PathLike)) and str(spool_dir).strip():
+        return Path(spool_dir).expanduser()
+    raise TypeError(
+        f"RoarkObserver: spool_dir must be a directory path, or False to turn the disk spool off (got {spool_dir!r})"
+    )
+
+
+def _check_spool_max_bytes(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1024 * 1024:
+        raise ValueError(
+            f"RoarkObserver: spool_max_bytes must be an int of at least 1 MiB (1048576), got {value!r}; "
+            "use spool_dir=False to turn the spool off"
+        )
+    return value
+
+
 def observability_enabled(env: Mapping[str, str]) -> bool:
     value = env.get("ROARK_OBSERVABILITY_ENABLED")
     return value is None or value.strip().lower() not in _FALSY
@@ -145,6 +180,9 @@ def build_settings(
     base_url: Any = None,
     sample_rate: Any = None,
     finalize_timeout_secs: Any = DEFAULT_FINALIZE_TIMEOUT_SECS,
+    spool_dir: Any = None,
+    spool_max_bytes: Any = DEFAULT_SPOOL_MAX_BYTES,
+    redact: Any = None,
     env: Optional[Mapping[str, str]] = None,
 ) -> Settings:
     env = os.environ if env is None else env
@@ -164,6 +202,7 @@ def build_settings(
         or finalize_timeout_secs <= 0
     ):
         raise ValueError("RoarkObserver: finalize_timeout_secs must be a positive number of seconds")
+    redactor = build_redactor(redact)
 
     api_key = _opt_str("api_key", api_key) or env.get("ROARK_API_KEY") or None
     integration_id = _opt_str("roark_integration_id", roark_integration_id) or env.get("ROARK_INTEGRATION_ID") or None
@@ -192,7 +231,10 @@ def build_settings(
         capture_audio=capture_audio,
         sample_rate=sample_rate,
         finalize_timeout_secs=float(finalize_timeout_secs),
+        spool_dir=resolve_spool_dir(spool_dir, env),
+        spool_max_bytes=_check_spool_max_bytes(spool_max_bytes),
         enabled=enabled,
         disabled_reason=reason,
         headers=headers,
+        redactor=redactor,
     )

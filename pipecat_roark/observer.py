@@ -50,6 +50,9 @@ from .call import Call
 from .client import RoarkClient
 from .config import DEFAULT_FINALIZE_TIMEOUT_SECS, Settings, build_settings, resolve_call_id
 from .delivery import CallDelivery
+from .replay import start_background
+from .spool import DEFAULT_MAX_BYTES as DEFAULT_SPOOL_MAX_BYTES
+from .spool import Spool
 from .metrics import is_initial_zero_frame, kind_from_name, to_records
 from .recorder import AudioTap, Capture, RoarkAudioRecorder
 from .summary import recording_health
@@ -185,6 +188,10 @@ class RoarkObserver(BaseObserver):
     - ``on_error(roark, error)``: the first time each distinct error is seen.
     - ``on_call_ended(roark, summary, payload)``: the call summary and the
       whole ``call-ended`` payload, as it is sent.
+
+    ``redact=`` (see :mod:`pipecat_roark.redaction`) redacts what is sent
+    (and so the ``on_call_ended`` payload); the other events are in-process
+    and carry the raw words.
     """
 
     def __init__(
@@ -204,7 +211,10 @@ class RoarkObserver(BaseObserver):
         base_url: Optional[str] = None,
         sample_rate: Optional[int] = None,
         finalize_timeout_secs: float = DEFAULT_FINALIZE_TIMEOUT_SECS,
+        spool_dir: Any = None,
+        spool_max_bytes: int = DEFAULT_SPOOL_MAX_BYTES,
         trace: bool = False,
+        redact: Any = None,
         **kwargs: Any,
     ):
         if _SUPPORTS_FIRST_PUSH:
@@ -219,7 +229,8 @@ class RoarkObserver(BaseObserver):
             agent_id=agent_id, api_key=api_key, agent_name=agent_name, agent_prompt=agent_prompt,
             roark_integration_id=roark_integration_id, is_test=is_test, metadata=metadata,
             capture_audio=capture_audio, base_url=base_url, sample_rate=sample_rate,
-            finalize_timeout_secs=finalize_timeout_secs,
+            finalize_timeout_secs=finalize_timeout_secs, spool_dir=spool_dir, spool_max_bytes=spool_max_bytes,
+            redact=redact,
         )
         self._call_id = resolve_call_id(pipecat_call_id, runner_args)
         self._log = CallLog(self._call_id)
@@ -247,10 +258,11 @@ class RoarkObserver(BaseObserver):
                 chunk_bytes=s.chunk_bytes,
             )
             self._capture = self._processor.capture
+        self._spool = Spool.at(s.spool_dir, s.spool_max_bytes) if s.spool_dir is not None and self._enabled else None
         self._delivery = CallDelivery(
-            RoarkClient(s.base_url, s.headers, s.request_timeout_secs), self._call_id,
+            self._new_client(), self._call_id,
             max_in_flight=s.max_uploads_in_flight, finalize_timeout=s.finalize_timeout_secs,
-            expect_audio=self._enabled and s.capture_audio, log=self._log,
+            expect_audio=self._enabled and s.capture_audio, log=self._log, spool=self._spool,
         )
         self._seen: OrderedDict[int, None] = OrderedDict()
         for name in EVENTS:
@@ -264,7 +276,9 @@ class RoarkObserver(BaseObserver):
         if not isinstance(trace, bool):
             raise TypeError(f"RoarkObserver: trace must be True or False, got {trace!r}")
         # trace=True: the worker's Pipecat spans for this call go to Roark (tracing.py).
-        self._tracing: Optional[CallTracing] = CallTracing.create(self._call_id, s, self._log) if trace and self._enabled else None
+        self._tracing: Optional[CallTracing] = CallTracing.create(
+            self._call_id, s, self._log, on_redaction_failure=self._redaction_failed,
+        ) if trace and self._enabled else None
 
     # -- public API --------------------------------------------------------
 
@@ -285,6 +299,10 @@ class RoarkObserver(BaseObserver):
     @property
     def delivery_stats(self):
         return self._delivery.stats
+
+    def _new_client(self) -> RoarkClient:
+        s = self._settings
+        return RoarkClient(s.base_url, s.headers, s.request_timeout_secs)
 
     async def aflush(self, reason: str = "flushed") -> bool:
         """Finalize the call now (idempotent). For transports that end without an EndFrame.
@@ -545,14 +563,20 @@ class RoarkObserver(BaseObserver):
             return
         self._started = True
         self._call.start(t_ns, wall_origin)
-        self._delivery.send_started(self._call.build_started(self._settings, t_ns))
+        s = self._settings
+        meta = {"agentId": s.agent_id, "integrationId": s.integration_id,
+                "sampleRate": self._call.sample_rate, "numChannels": self._call.num_channels}
+        self._delivery.send_started(self._call.build_started(s, t_ns), meta)
+        if self._spool is not None:
+            # Whatever earlier calls on this machine left behind goes out now, paced.
+            start_background(self._spool, self._new_client)
         self._log.info(f"call started (agent {self._settings.agent_id}), sending to {self._settings.base_url}")
 
     def capture_chunk(self, index: int, data: bytes, sample_rate: Optional[int] = None, num_channels: Optional[int] = None) -> None:
         if sample_rate:  # a user's own processor decides its format
             self._call.set_recording(sample_rate, num_channels or 2)
         if self._settings.capture_audio:
-            self._delivery.add_chunk(index, data)
+            self._delivery.add_chunk(index, data, self._call.sample_rate, self._call.num_channels)
 
     def capture_event(self, kind: str, t_ns: int, pos: Optional[int], **kw: Any) -> None:
         call = self._call
@@ -617,6 +641,8 @@ class RoarkObserver(BaseObserver):
         audio = f"{st.chunks_delivered}/{st.chunks_produced} recording chunks"
         if ok:
             self._log.info(f"call delivered to Roark ({audio})")
+        elif st.ended_spooled:
+            self._log.info(f"call kept in the disk spool for later delivery ({audio} delivered so far)")
         else:
             self._log.error(f"call-ended could not be delivered ({audio}); see the warnings above")
         return ok
@@ -649,7 +675,7 @@ class RoarkObserver(BaseObserver):
         except Exception:
             self._log.exception("could not assess the recording")
         payload = call.build_ended(self._settings, now_wall=time.time(), recording_delivered=delivered,
-                                   extra=extra, recording=recording)
+                                   extra=extra, recording=recording, on_redaction_failure=self._redaction_failed)
         self._fire("on_call_ended", dict(payload.get("callSummary") or {}), payload)
         return payload
 
@@ -690,6 +716,14 @@ class RoarkObserver(BaseObserver):
 
     def _wiring_unverified(self) -> None:
         self._log.debug("could not check that the observer is registered with the worker")
+
+    def _redaction_failed(self, reason: str) -> None:
+        """A ``redact=`` rule failed on some text (replaced, never sent as it was). No text in the log."""
+        self._warn_once(
+            "redaction-failed",
+            f"redaction failed ({reason}); the text it was given was sent as \"[REDACTION FAILED]\" instead. "
+            "Fix the redact= rule (it must take a str and return a str without raising)",
+        )
 
     def _warn_once(self, key: str, msg: str) -> None:
         if key not in self._warned:

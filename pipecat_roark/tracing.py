@@ -432,8 +432,11 @@ def _make_exporter_class():
         """OTLP/HTTP protobuf (gzip) to one endpoint, with only our headers."""
 
         def __init__(self, endpoint: str, api_key: Optional[str], counters: _Counters, log: Any,
-                     timeout: float = REQUEST_TIMEOUT_SECS, retry_budget: float = RETRY_BUDGET_SECS):
+                     timeout: float = REQUEST_TIMEOUT_SECS, retry_budget: float = RETRY_BUDGET_SECS,
+                     redactor: Any = None, on_redaction_failure: Any = None):
             self._endpoint = endpoint
+            self._redactor = redactor
+            self._on_redaction_failure = on_redaction_failure
             self._headers = {
                 "Content-Type": "application/x-protobuf",
                 "Content-Encoding": "gzip",
@@ -476,8 +479,23 @@ def _make_exporter_class():
                 reason = getattr(e, "reason", e)
                 return None, None, f"{type(reason).__name__}: {reason}"[:200]
 
+        def _redaction_failed(self, reason: str) -> None:
+            if self._on_redaction_failure is not None:
+                self._on_redaction_failure(reason)
+            else:
+                self._warn_once("redaction-failed", f"redaction failed ({reason}) in a span attribute; "
+                                "it was sent as \"[REDACTION FAILED]\" instead")
+
         def export(self, spans) -> "SpanExportResult":
             n = len(spans)
+            if self._redactor is not None:
+                try:
+                    spans = [_redacted_span(s, self._redactor, self._redaction_failed) for s in spans]
+                except Exception as e:
+                    # Never send a span unredacted: drop the batch instead.
+                    self._warn_once("redact", f"could not redact {n} spans for Roark ({type(e).__name__}); "
+                                    "dropped rather than sent unredacted")
+                    return self._done(n, False)
             try:
                 body = gzip.compress(encode_spans(spans).SerializeToString(), compresslevel=5)
             except Exception as e:
@@ -528,6 +546,49 @@ def _make_exporter_class():
             return True
 
     return RoarkSpanExporter
+
+
+#: Attributes that identify, never carry words: left as they are (routing and linking depend on them).
+_UNREDACTED_ATTRIBUTES = frozenset({CONVERSATION_ID_ATTR, "pipecat_roark.link"})
+
+
+class _RedactedSpan:
+    """A finished span as the exporter sends it: the SDK's span, with its text redacted.
+
+    The SDK's own span (which the app never sees: it is the call's) is left
+    untouched; the OTLP encoder reads everything else through to it.
+    """
+
+    __slots__ = ("_span", "attributes", "events", "status")
+
+    def __init__(self, span: Any, attributes: Any, events: Any, status: Any):
+        self._span = span
+        self.attributes = attributes
+        self.events = events
+        self.status = status
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._span, name)
+
+
+def _redact_attributes(attributes: Any, redactor: Any, on_failure: Any) -> Any:
+    if not attributes:
+        return attributes
+    return {k: v if k in _UNREDACTED_ATTRIBUTES else redactor.attribute(v, on_failure) for k, v in attributes.items()}
+
+
+def _redacted_span(span: Any, redactor: Any, on_failure: Any) -> _RedactedSpan:
+    """``redact=`` applied to a span's string attributes, its events' attributes and its status message."""
+    from opentelemetry.sdk.trace import Event
+    from opentelemetry.trace import Status
+
+    events = tuple(
+        Event(e.name, _redact_attributes(e.attributes, redactor, on_failure), e.timestamp) for e in (span.events or ())
+    )
+    status = span.status
+    if status is not None and status.description:
+        status = Status(status.status_code, redactor.text(status.description, on_failure))
+    return _RedactedSpan(span, _redact_attributes(span.attributes, redactor, on_failure), events, status)
 
 
 def _make_processor_class():
@@ -597,9 +658,10 @@ class CallTracing:
     at teardown. Everything else is driven by the spans themselves.
     """
 
-    def __init__(self, call_id: str, settings: Any, log: Any):
+    def __init__(self, call_id: str, settings: Any, log: Any, on_redaction_failure: Any = None):
         self.call_id = call_id
         self.log = log
+        self._on_redaction_failure = on_redaction_failure
         self.counters = _Counters()
         self.closed = False
         self.trace_ids: list[int] = []
@@ -646,6 +708,7 @@ class CallTracing:
             exporter = _exporter_class()(
                 self.endpoint, self._settings.api_key, self.counters, self.log,
                 timeout=REQUEST_TIMEOUT_SECS, retry_budget=RETRY_BUDGET_SECS,
+                redactor=getattr(self._settings, "redactor", None), on_redaction_failure=self._on_redaction_failure,
             )
             batch = BatchSpanProcessor(
                 exporter,
@@ -670,8 +733,13 @@ class CallTracing:
     # -- construction ---------------------------------------------------------
 
     @classmethod
-    def create(cls, call_id: str, settings: Any, log: Any) -> Optional["CallTracing"]:
-        """A traced call, or None (with one clear log line) when tracing cannot run."""
+    def create(cls, call_id: str, settings: Any, log: Any, on_redaction_failure: Any = None) -> Optional["CallTracing"]:
+        """A traced call, or None (with one clear log line) when tracing cannot run.
+
+        With ``settings.redactor`` (``redact=``), the string attributes, event
+        attributes and status messages of the spans are redacted as they are
+        exported; ``on_redaction_failure(reason)`` hears of a rule that failed.
+        """
         missing = missing_extra()
         if missing is not None:
             log.error(f"trace=True needs OpenTelemetry, but {missing}. This call is recorded without traces")
@@ -681,7 +749,7 @@ class CallTracing:
 
             _register_pending_as_span()
             _ROUTER.install()
-            call = cls(call_id, settings, log)
+            call = cls(call_id, settings, log, on_redaction_failure)
         except Exception as e:
             log.error(f"could not set up tracing ({type(e).__name__}: {e}); this call is recorded without traces")
             return None
