@@ -234,6 +234,8 @@ class Spool:
     """The spool root: listing, locking for replay, the size cap. Blocking I/O."""
 
     _shared: dict[tuple[str, int], "Spool"] = {}
+    #: Calls this process evicted to stay under the cap (each is also logged).
+    evicted_calls = 0
 
     def __init__(self, root: Path, max_bytes: int = DEFAULT_MAX_BYTES):
         self.root = Path(root)
@@ -326,6 +328,7 @@ class Spool:
             finally:
                 lock.release()
             total -= call.size
+            Spool.evicted_calls += 1
             evicted.append((call, f"spool over its {self.max_bytes // (1024 * 1024)} MiB cap"))
         return evicted
 

@@ -150,3 +150,35 @@ async def test_killed_mid_upload(server):
 
 class _NoCall:
     chunks: dict = {}
+
+
+async def test_several_replayers_at_once_deliver_each_thing_once(server):
+    """Three `pipecat-roark replay` processes on one spool of five finished calls: every event and chunk once."""
+    from pipecat_roark.call import iso
+    from pipecat_roark.spool import CallSpool
+
+    root = Path(os.environ["ROARK_SPOOL_DIR"])
+    calls = {}
+    for n in range(5):
+        call_id = f"spooled-{n}"
+        spool = CallSpool(root, call_id)
+        started = {"event": "call-started", "pipecatCallId": call_id, "eventTimestamp": iso(1.8e9), "agentId": "a"}
+        spool.open({"callId": call_id, "baseUrl": server.base_url, "sampleRate": 16000, "numChannels": 2}, started)
+        chunks = [bytes([n + 1, i + 1]) * 8000 for i in range(3)]
+        for i, data in enumerate(chunks):
+            spool.journal(k="chunk", i=i, n=len(data), sr=16000, ch=2)
+            spool.put_chunk(i, data)
+        spool.put_ended({"event": "call-ended", "pipecatCallId": call_id, "eventTimestamp": iso(1.8e9 + 9),
+                         "callStartedAt": iso(1.8e9), "callEndedAt": iso(1.8e9 + 1.5), "callEndedReason": "ended",
+                         "recordingSampleRate": 16000, "recordingNumChannels": 2})
+        spool.close(delivered=False)
+        calls[call_id] = b"".join(chunks)
+
+    results = await asyncio.gather(*(_replay(server.base_url) for _ in range(3)))
+    assert all(r.returncode == 0 for r in results), [r.stdout + r.stderr for r in results]
+    for call_id, pcm in calls.items():
+        rec = server.store.get_call(call_id)
+        assert [e["event"] for e in accepted_events(rec)] == ["call-started", "call-ended"], call_id
+        assert len(rec.uploads) == 3 and server.store.pcm(call_id) == pcm
+        assert rec.problems == [], rec.problems
+    assert Spool(root).calls() == []
