@@ -1,3 +1,7 @@
+import signal
+import subprocess
+import sys
+
 import pytest
 from loguru import logger
 
@@ -25,3 +29,28 @@ def logs():
 def _clean_env(monkeypatch):
     for name in ("ROARK_API_KEY", "ROARK_BASE_URL", "ROARK_INTEGRATION_ID", "ROARK_OBSERVABILITY_ENABLED"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def server_process(tmp_path):
+    """`pipecat-roark dev` in its own process, as users run it: the 20
+    pipelines get this process to themselves."""
+    data_dir = tmp_path / "roark"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipecat_roark.cli", "dev", "--port", "0", "--data-dir", str(data_dir)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        base_url = None
+        for line in proc.stdout:  # the server prints its URL first
+            if "dev server:" in line:
+                base_url = line.rsplit(" ", 1)[-1].strip()
+                break
+        assert base_url, "the dev server did not start"
+        yield base_url, data_dir
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -8,9 +8,6 @@ independently of how the recorder finds edges.
 
 import asyncio
 import os
-import signal
-import subprocess
-import sys
 
 import pytest
 
@@ -28,31 +25,6 @@ from .helpers import edge_errors, recording, short_script
 #: test runs as many as the machine sustains; ROARK_TEST_CALLS=20 runs the
 #: full figure on a bigger machine.
 CALLS = int(os.environ.get("ROARK_TEST_CALLS", "10"))
-
-
-@pytest.fixture
-def server_process(tmp_path):
-    """`pipecat-roark dev` in its own process, as users run it: the 20
-    pipelines get this process to themselves."""
-    data_dir = tmp_path / "roark"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pipecat_roark.cli", "dev", "--port", "0", "--data-dir", str(data_dir)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )
-    try:
-        base_url = None
-        for line in proc.stdout:  # the server prints its URL first
-            if "dev server:" in line:
-                base_url = line.rsplit(" ", 1)[-1].strip()
-                break
-        assert base_url, "the dev server did not start"
-        yield base_url, data_dir
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 async def test_edges_with_concurrent_calls_in_one_process(server_process):

@@ -15,77 +15,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-import numpy as np
-from pipecat.frames.frames import (
-    BotStartedSpeakingFrame,
-    BotStoppedSpeakingFrame,
-    InputAudioRawFrame,
-    OutputAudioRawFrame,
-    StartFrame,
-    TranscriptionFrame,
-    TTSTextFrame,
-    UserStartedSpeakingFrame,
-    UserStoppedSpeakingFrame,
-)
 from pipecat.pipeline.pipeline import Pipeline
-from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from pipecat_roark import RoarkObserver
-from pipecat_roark._compat import EndWorkerFrame, PipelineParams, PipelineWorker, WorkerRunner
+from pipecat_roark._compat import PipelineParams, PipelineWorker, WorkerRunner
+
+from ..scripted_call import ScriptedCall, expected_turns
 
 RATE = 48000
-FRAME = RATE // 50  # 20 ms
 API_KEY = "rk_test_SECRET_do_not_log_123"
-
-
-def _tts_text(text: str) -> TTSTextFrame:
-    required = "text_type" if "text_type" in TTSTextFrame.__dataclass_fields__ else "aggregated_by"
-    return TTSTextFrame(text=text, **{required: "word"})
-
-
-def _audio(cls, loud: bool, rng: np.random.Generator):
-    samples = rng.standard_normal(FRAME) * (4000 if loud else 0)
-    return cls(audio=samples.astype("<i2").tobytes(), sample_rate=RATE, num_channels=1)
-
-
-class TalkingCall(FrameProcessor):
-    """Exchanges of 2.5 s: the caller speaks 0.4-1.0 s, the bot 1.2-2.0 s; then EndFrame."""
-
-    def __init__(self, exchanges: int = 2, forever: bool = False):
-        super().__init__()
-        self._frames = exchanges * 125
-        self._forever = forever
-
-    async def process_frame(self, frame, direction):
-        await super().process_frame(frame, direction)
-        await self.push_frame(frame, direction)
-        if isinstance(frame, StartFrame):
-            self.create_task(self._run())
-
-    async def _run(self):
-        loop = asyncio.get_running_loop()
-        rng = np.random.default_rng(7)
-        t0 = loop.time()
-        i = 0
-        while i < self._frames or self._forever:
-            k, j = divmod(i, 125)  # exchange k, frame j within it
-            await self.push_frame(_audio(InputAudioRawFrame, 20 <= j < 50, rng))
-            if j == 20:
-                await self.push_frame(UserStartedSpeakingFrame())
-            if j == 52:
-                await self.push_frame(UserStoppedSpeakingFrame())
-                await self.push_frame(TranscriptionFrame(text=f"question {k}", user_id="caller", timestamp=""))
-            if j == 60:
-                await self.push_frame(BotStartedSpeakingFrame())
-            if 60 <= j < 100:
-                await self.push_frame(_audio(OutputAudioRawFrame, True, rng))
-            if j in (62, 80):
-                await self.push_frame(_tts_text("Answer" if j == 62 else f"{k}."))
-            if j == 104:
-                await self.push_frame(BotStoppedSpeakingFrame())
-            i += 1
-            await asyncio.sleep(max(0.0, t0 + i * 0.02 - loop.time()))
-        await self.push_frame(EndWorkerFrame(), FrameDirection.UPSTREAM)
 
 
 @dataclass
@@ -130,7 +68,7 @@ async def run_call(base_url: str, *, exchanges: int = 2, **kw: Any) -> Produced:
         produced.ended = payload
 
     params = PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE)
-    worker = PipelineWorker(Pipeline([TalkingCall(exchanges), roark.audio_processor]), params=params, observers=[roark])
+    worker = PipelineWorker(Pipeline([ScriptedCall(exchanges), roark.audio_processor]), params=params, observers=[roark])
     t0 = time.monotonic()
     await asyncio.wait_for(WorkerRunner(handle_sigint=False).run(worker), timeout=60)
     done = time.monotonic()
@@ -156,8 +94,7 @@ def assert_delivered_exactly(server, produced: Produced) -> None:
     assert server.store.pcm(produced.call_id) == produced.pcm, "the recording is not byte-identical"
     assert rec.problems == [], rec.problems
     turns = [(t["role"], t["content"]) for t in produced.ended["transcript"]]
-    exchanges = max(2, len(turns) // 2)
-    assert turns == [turn for k in range(exchanges) for turn in (("user", f"question {k}"), ("assistant", f"Answer {k}."))]
+    assert turns == expected_turns(max(2, len(turns) // 2))
 
 
 def secrets_in(lines: list[str], extra: tuple[str, ...] = ()) -> list[str]:

@@ -13,13 +13,14 @@ from pipecat.pipeline.pipeline import Pipeline
 from pipecat_roark import RoarkObserver
 from pipecat_roark._compat import PipelineParams, PipelineWorker, WorkerRunner
 
-from .calls import RATE, TalkingCall
+from ..scripted_call import ScriptedCall
+from .calls import RATE
 
 
 async def main(base_url: str, call_id: str) -> None:
     roark = RoarkObserver(agent_id="crash", base_url=base_url, pipecat_call_id=call_id)
     params = PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE)
-    worker = PipelineWorker(Pipeline([TalkingCall(forever=True), roark.audio_processor]), params=params, observers=[roark])
+    worker = PipelineWorker(Pipeline([ScriptedCall(forever=True), roark.audio_processor]), params=params, observers=[roark])
     await WorkerRunner(handle_sigint=False).run(worker)
 
 
