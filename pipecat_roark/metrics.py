@@ -34,6 +34,8 @@ import math
 import re
 from typing import Any, Iterable, Optional
 
+from .text import clean_text
+
 KINDS = ("stt", "llm", "tts", "eou", "other")
 
 # Data types whose kind does not depend on who pushed them.
@@ -57,7 +59,7 @@ _LLM_USAGE_KNOWN = {
 
 
 def _camel(name: str) -> str:
-    head, *rest = name.split("_")
+    head, *rest = clean_text(name, 200).split("_")  # keys of a service's own dicts: anything
     return head + "".join(p[:1].upper() + p[1:] for p in rest)
 
 
@@ -179,10 +181,10 @@ def _record(d: Any, source_kind: Optional[str]) -> Optional[dict[str, Any]]:
             elif _num(v) is not None:
                 extra[_camel(key)] = v
     if processor:
-        rec["processor"] = str(processor)[:200]
+        rec["processor"] = clean_text(processor, 200)
     model = getattr(d, "model", None)
     if model:
-        rec["model"] = str(model)[:200]
+        rec["model"] = clean_text(model, 200)
     if extra:
         rec["extra"] = extra
     return {k: v for k, v in rec.items() if v is not None}

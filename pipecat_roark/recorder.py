@@ -23,6 +23,7 @@ through :class:`AudioTap`, which hooks that processor instead.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any, Optional, Protocol
 
@@ -510,13 +511,13 @@ class Capture:
             self._vad_seen = True
             if tl is not None:
                 here = tl.pos(USER)
-                est = here - tl.samples(getattr(frame, "start_secs", 0.0) or 0.0)
+                est = here - tl.samples(_vad_delay(frame, "start_secs"))
                 self._vad_onset = self._at(tl.onset(USER, est), here, t)
         elif isinstance(frame, VADUserStoppedSpeakingFrame):
             self._vad_seen = True
             if tl is not None:
                 here = tl.pos(USER)
-                est = here - tl.samples(getattr(frame, "stop_secs", 0.0) or 0.0)
+                est = here - tl.samples(_vad_delay(frame, "stop_secs"))
                 self._vad_offset = self._at(tl.offset(USER, est), here, t)
         elif isinstance(frame, UserStartedSpeakingFrame):
             if tracks is not None:
@@ -812,3 +813,11 @@ class AudioTap:
         self._capture.next_chunk += 1
         if self._sink is not None and audio:
             self._sink.capture_chunk(index, bytes(audio), sample_rate=sample_rate, num_channels=num_channels)
+
+
+def _vad_delay(frame: Any, name: str) -> float:
+    """The VAD's confirmation delay on its frame, as a sane number of seconds (0 if odd)."""
+    value = getattr(frame, name, 0.0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return 0.0
+    return min(max(float(value), 0.0), 10.0)

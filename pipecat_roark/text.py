@@ -42,24 +42,32 @@ def _default(obj: Any) -> Any:
     if isinstance(obj, bytes):
         return f"<{len(obj)} bytes>"
     for attr in ("model_dump", "to_dict", "dict"):
-        fn = getattr(obj, attr, None)
-        if callable(fn):
-            try:
-                return fn()
-            except Exception:
-                pass
-    return repr(obj)
+        try:
+            fn = getattr(obj, attr, None)
+            if callable(fn):
+                return _sanitize(fn())  # what it returns need not be JSON either (NaN)
+        except Exception:
+            pass
+    return _safe_repr(obj)
+
+
+def _safe_repr(obj: Any) -> str:
+    try:
+        return repr(obj)
+    except Exception:  # a __repr__ that raises
+        return f"<unprintable {type(obj).__name__}>"
 
 
 def to_json(value: Any) -> str:
     """Compact JSON; unknown objects become their repr, NaN becomes null."""
     try:
         text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_default, allow_nan=False)
-    except (ValueError, TypeError, RecursionError):
+    except Exception:  # NaN, a cycle, too deep, or whatever an object's own methods raised
         try:
-            text = json.dumps(_sanitize(value), separators=(",", ":"), ensure_ascii=False, default=_default)
+            text = json.dumps(_sanitize(value), separators=(",", ":"), ensure_ascii=False, default=_default,
+                              allow_nan=False)
         except Exception:
-            text = json.dumps(clean_text(repr(value)))
+            text = json.dumps(clean_text(_safe_repr(value)))
     return clean_text(text)
 
 
@@ -78,15 +86,16 @@ def _sanitize(value: Any, depth: int = 0) -> Any:
 def tool_arguments(arguments: Any) -> str:
     """The contract's ``arguments``: always a JSON string.
 
-    A string that already holds JSON passes unchanged; any other string is
-    encoded as a JSON string; mappings and the rest are encoded compactly.
+    A string that already holds (strict) JSON passes unchanged; any other
+    string is encoded as a JSON string; mappings and the rest are encoded
+    compactly. Arguments too long to keep whole are cut and sent as a JSON
+    string, so the result always parses.
     """
     if isinstance(arguments, str):
-        try:
-            json.loads(arguments)
+        if len(arguments) <= MAX_TEXT_CHARS and _is_json(arguments):
             return clean_text(arguments)
-        except ValueError:
-            return to_json(arguments)
+        # Cut short first, then encoded: the result is still JSON.
+        return json.dumps(clean_text(arguments), ensure_ascii=False)
     if arguments is None:
         return "{}"
     if not isinstance(arguments, dict) and hasattr(arguments, "items"):
@@ -94,7 +103,23 @@ def tool_arguments(arguments: Any) -> str:
             arguments = dict(arguments.items())
         except Exception:
             pass
-    return to_json(arguments)
+    text = to_json(arguments)
+    if len(text) > MAX_TEXT_CHARS:  # truncated: no longer JSON, so sent as a JSON string
+        text = json.dumps(text, ensure_ascii=False)
+    return text
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _is_json(text: str) -> bool:
+    """Strict JSON (what Roark's parser accepts): no NaN or Infinity."""
+    try:
+        json.loads(text, parse_constant=_reject_constant)
+        return True
+    except (ValueError, RecursionError):
+        return False
 
 
 def tool_result_content(result: Any) -> str:

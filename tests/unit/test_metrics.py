@@ -1,5 +1,7 @@
 """Pipecat metrics -> Roark metric records (pure)."""
 
+import json
+
 from pipecat.metrics.metrics import (
     LLMTokenUsage,
     LLMUsageMetricsData,
@@ -55,3 +57,16 @@ def test_kinds_and_unknown_types_keep_their_numbers():
 
     (rec,) = to_records([FancyMetricsData(processor="Thing#0", value=3.5)], source_kind="tts")
     assert rec == {"kind": "tts", "metric": "fancy", "processor": "Thing#0", "extra": {"value": 3.5}}
+
+
+def test_odd_processor_model_and_keys_are_made_utf8_safe():
+    # Found by test_capture_properties: a lone surrogate in a processor name, a
+    # model or a key of a service's usage dict reached the wire unencodable.
+    recs = to_records([
+        TTFBMetricsData.model_construct(processor="STT\ud800#0", model="m\udfff", value=0.2),
+        LLMUsageMetricsData.model_construct(processor="LLM#0", value={"prompt_tokens": 3, "odd\ud800": 1}),
+    ])
+    assert recs[0]["processor"] == "STT\ufffd#0" and recs[0]["model"] == "m\ufffd"
+    assert recs[1]["extra"] == {"odd\ufffd": 1}
+    for rec in recs:
+        json.dumps(rec, ensure_ascii=False).encode("utf-8")  # strict: no lone surrogate left
