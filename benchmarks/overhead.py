@@ -39,16 +39,13 @@ import gc
 import json
 import os
 import resource
-import select
 import shutil
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +55,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 if str(REPO) not in sys.path:  # run from a checkout without installing the package
     sys.path.insert(0, str(REPO))
+import _common  # noqa: E402  (benchmarks/_common.py: the server process and shared helpers)
+from _common import child_env, pct, pipecat_version, rss_kb, server_calls, start_server, stop_server  # noqa: E402
+
 VARIANTS = ("baseline", "roark", "stock-abp")
 #: Runs with this many calls or more get the machine to themselves.
 ALONE_FROM_CALLS = 3
@@ -184,14 +184,6 @@ def _wrapper_overhead_ns() -> float:
     return t.ns / max(1, t.count)
 
 
-def _rss_kb() -> int:
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
-    except OSError:
-        return 0
-
-
 def _stock_abp():
     """Pipecat's AudioBufferProcessor, stereo, 128 KiB buffer, recording from the start, no-op handler."""
     from pipecat.frames.frames import StartFrame
@@ -294,7 +286,7 @@ def child_main(args: argparse.Namespace) -> int:
 
         gc.collect()
         profiler = _start_profiler(args)
-        rss_before = _rss_kb()
+        rss_before = rss_kb()
         ru0 = resource.getrusage(resource.RUSAGE_SELF)
         cpu0, wall0 = time.process_time(), time.monotonic()
         results = await asyncio.gather(*(one(i, key, call) for i, (key, call) in enumerate(calls)))
@@ -331,7 +323,7 @@ def child_main(args: argparse.Namespace) -> int:
             "wall_secs": wall1 - wall0,
             "call_secs": call_secs,
             "rss_before_kb": rss_before,
-            "rss_after_kb": _rss_kb(),
+            "rss_after_kb": rss_kb(),
             "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
             "completed": sum(1 for r in results if r.script_completed),
             "ended_by": sorted({r.ended_by for r in results}),
@@ -392,114 +384,13 @@ def _stop_profiler(profiler: Any, args: argparse.Namespace) -> None:
 
 
 # =========================================================================== #
-# Server: DevServer + loopback latency proxy, in a process of their own
+# Server: DevServer + loopback latency proxy, in a process of their own (_common.py)
 # =========================================================================== #
 
 
-class LatencyProxy:
-    """TCP proxy on 127.0.0.1 adding a round-trip time to everything through it.
-
-    Each direction delays every chunk of bytes by rtt/2 (pipelined: a large
-    body costs one one-way delay, not one per segment), and a new connection
-    waits one rtt before its first byte is forwarded (the TCP handshake).
-    """
-
-    def __init__(self, upstream_port: int, rtt_secs: float):
-        self.upstream_port = upstream_port
-        self.rtt = rtt_secs
-        self.port: Optional[int] = None
-        self._server: Optional[asyncio.AbstractServer] = None
-        self._tasks: set[asyncio.Task] = set()
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for t in list(self._tasks):
-            t.cancel()
-
-    async def _handle(self, c_reader: asyncio.StreamReader, c_writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
-        s_writer = None
-        try:
-            await asyncio.sleep(self.rtt)
-            s_reader, s_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
-            await asyncio.gather(self._pipe(c_reader, s_writer), self._pipe(s_reader, c_writer))
-        except (OSError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            for w in (c_writer, s_writer):
-                if w is not None:
-                    w.close()
-            if task is not None:
-                self._tasks.discard(task)
-
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        one_way = self.rtt / 2
-        queue: asyncio.Queue = asyncio.Queue()
-
-        async def deliver() -> None:
-            while True:
-                due, data = await queue.get()
-                delay = due - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                if data is None:
-                    if writer.can_write_eof():
-                        writer.write_eof()
-                    return
-                writer.write(data)
-                await writer.drain()
-
-        sender = asyncio.create_task(deliver())
-        try:
-            while True:
-                data = await reader.read(1 << 16)
-                await queue.put((time.monotonic() + one_way, data or None))
-                if not data:
-                    break
-            await sender
-        except (OSError, ConnectionError):
-            sender.cancel()
-        finally:
-            if not sender.done():
-                sender.cancel()
-
-
 def serve_main(args: argparse.Namespace) -> int:
-    from loguru import logger
-
-    logger.remove()
-    logger.add(sys.stderr, level=args.log_level)
-    from pipecat_roark.devserver.server import DevServer
-
-    async def run() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-
-        def watch_stdin() -> None:  # the parent went away: stop too
-            try:
-                sys.stdin.read()
-            finally:
-                loop.call_soon_threadsafe(stop.set)
-
-        threading.Thread(target=watch_stdin, daemon=True).start()
-        async with DevServer(data_dir=args.data_dir, port=0) as server:
-            proxy = LatencyProxy(server.port, args.latency_ms / 1000.0)
-            await proxy.start()
-            print(json.dumps({"base_url": f"http://127.0.0.1:{proxy.port}", "direct_url": server.base_url}), flush=True)
-            await stop.wait()
-            await proxy.stop()
-
-    asyncio.run(run())
-    return 0
+    """``--serve``: the shared dev server + latency proxy (see _common.py)."""
+    return _common.serve_main(args.data_dir, args.latency_ms, args.log_level)
 
 
 # =========================================================================== #
@@ -562,44 +453,6 @@ def make_plan(args: argparse.Namespace) -> Plan:
     return plan
 
 
-def child_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ROARK_")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    return env
-
-
-def start_server(args: argparse.Namespace, workdir: Path) -> tuple[subprocess.Popen, dict[str, str]]:
-    log = open(workdir / "server.log", "wb")
-    cmd = [
-        sys.executable, str(Path(__file__).resolve()), "--serve", "--data-dir", str(workdir / "roark-data"),
-        "--latency-ms", str(args.latency_ms), "--log-level", "WARNING",
-    ]
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=child_env(), cwd=REPO)
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        ready, _, _ = select.select([proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
-        if not ready:
-            break
-        line = proc.stdout.readline()
-        if line.strip().startswith(b"{"):
-            return proc, json.loads(line)
-    proc.kill()
-    proc.wait()
-    raise RuntimeError(f"dev server did not start; see {workdir / 'server.log'}")
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def run_phase(phase: list[Run], args: argparse.Namespace, urls: dict[str, str], workdir: Path) -> None:
     procs = []
     for run in phase:
@@ -639,15 +492,6 @@ def run_phase(phase: list[Run], args: argparse.Namespace, urls: dict[str, str], 
     print(f"#   done in {time.monotonic() - started:.0f}s", file=sys.stderr, flush=True)
 
 
-def server_calls(urls: dict[str, str]) -> list[dict[str, Any]]:
-    try:
-        with urllib.request.urlopen(urls["direct_url"] + "/api/calls", timeout=30) as resp:
-            return json.loads(resp.read())["calls"]
-    except Exception as e:  # the report goes on without it
-        print(f"# could not list the server's calls: {e}", file=sys.stderr)
-        return []
-
-
 # -- report ------------------------------------------------------------------
 
 
@@ -661,10 +505,6 @@ def _mb(kb: float) -> float:
 
 def _fmt(x: Optional[float], digits: int = 3) -> str:
     return "n/a" if x is None else f"{x:.{digits}f}"
-
-
-def _pct(sorted_vals: list[float], q: float) -> float:
-    return sorted_vals[min(len(sorted_vals) - 1, int(round(q * (len(sorted_vals) - 1))))]
 
 
 def _find(runs: list[Run], variant: str, scenario: str, calls: int, profile: bool = False) -> Optional[dict[str, Any]]:
@@ -695,7 +535,7 @@ def report(plan: Plan, args: argparse.Namespace, stored: list[dict[str, Any]]) -
     lines: list[str] = []
     add = lines.append
 
-    add(f"Pipecat {_pipecat_version()}, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
+    add(f"Pipecat {pipecat_version()}, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
         f"server RTT {args.latency_ms:g} ms, "
         f"{'one run at a time' if args.serial else 'single-call runs side by side, multi-call runs alone'}")
     add("")
@@ -740,7 +580,7 @@ def report(plan: Plan, args: argparse.Namespace, stored: list[dict[str, Any]]) -
         r = res.get("roark")
         if r and r["finalization_ms"]:
             f = sorted(r["finalization_ms"])
-            med, p95 = statistics.median(f), _pct(f, 0.95)
+            med, p95 = statistics.median(f), pct(f, 0.95)
             add(f"| {scn} | finalization ms (EndFrame out -> call-ended accepted), median / p95 / max | "
                 + " | ".join(f"{med:.0f} / {p95:.0f} / {f[-1]:.0f}" if v == "roark" else "" for v in variants)
                 + " | " + " | ".join("" for _ in others) + " |")
@@ -807,15 +647,6 @@ def report(plan: Plan, args: argparse.Namespace, stored: list[dict[str, Any]]) -
                      f"{sum(c.get('chunks', 0) for c in mine)} chunks, {sum(c.get('problemCount', 0) for c in mine)} contract problems")
         add(note)
     return "\n".join(lines)
-
-
-def _pipecat_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("pipecat-ai")
-    except Exception:
-        return "?"
 
 
 # -- profile analysis ---------------------------------------------------------
@@ -981,7 +812,7 @@ def parent_main(args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         if needs_server:
-            server, urls = start_server(args, workdir)
+            server, urls = start_server(workdir, args.latency_ms)
             print(f"# dev server {urls['direct_url']} behind a {args.latency_ms:g} ms RTT proxy at {urls['base_url']}",
                   file=sys.stderr)
         for phase in plan.phases:

@@ -47,6 +47,7 @@ MAX_PENDING_BYTES = 16 * 1024 * 1024
 @dataclass
 class DeliveryStats:
     chunks_produced: int = 0
+    bytes_produced: int = 0
     chunks_delivered: int = 0
     chunks_lost: int = 0
     chunks_spooled: int = 0
@@ -156,6 +157,7 @@ class CallDelivery:
     def add_chunk(self, index: int, data: bytes, sample_rate: Optional[int] = None, num_channels: Optional[int] = None) -> None:
         """Queue a chunk for upload. Never blocks, never raises."""
         self.stats.chunks_produced += 1
+        self.stats.bytes_produced += len(data)
         self._journal(k="chunk", i=index, n=len(data), sr=sample_rate, ch=num_channels)
         if self._closed:
             self._lose(index, "produced after the call was finalized")
