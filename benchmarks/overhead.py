@@ -58,13 +58,13 @@ if str(REPO) not in sys.path:  # run from a checkout without installing the pack
 import _common  # noqa: E402  (benchmarks/_common.py: the server process and shared helpers)
 from _common import child_env, pct, pipecat_version, rss_kb, server_calls, start_server, stop_server  # noqa: E402
 
-VARIANTS = ("baseline", "roark", "stock-abp")
+VARIANTS = ("baseline", "floor", "roark", "stock-abp")
 #: Runs with this many calls or more get the machine to themselves.
 ALONE_FROM_CALLS = 3
 #: A run is flagged as saturated (numbers not comparable) past these.
 SATURATED_CPU_PCT = 80.0
 SATURATED_LATENESS_MS = 100.0
-LABELS = {"baseline": "baseline", "roark": "with Roark", "stock-abp": "stock ABP"}
+LABELS = {"baseline": "baseline", "floor": "empty observer + pass-through", "roark": "with Roark", "stock-abp": "stock ABP"}
 
 
 # =========================================================================== #
@@ -184,6 +184,31 @@ def _wrapper_overhead_ns() -> float:
     return t.ns / max(1, t.count)
 
 
+def _floor():
+    """The least any observer + inline processor can cost: both do nothing.
+
+    What Pipecat itself spends on one more registered observer (every frame
+    processed or pushed is queued to it) and one more processor hop, so the
+    integration's own share can be told apart from the framework's.
+    """
+    from pipecat.observers.base_observer import BaseObserver
+    from pipecat.processors.frame_processor import FrameProcessor
+
+    class EmptyObserver(BaseObserver):
+        def __init__(self):
+            try:
+                super().__init__(observe_every_push=False)  # as RoarkObserver does on 1.12+
+            except TypeError:
+                super().__init__()
+
+    class PassThrough(FrameProcessor):
+        async def process_frame(self, frame, direction):
+            await super().process_frame(frame, direction)
+            await self.push_frame(frame, direction)
+
+    return EmptyObserver(), PassThrough()
+
+
 def _stock_abp():
     """Pipecat's AudioBufferProcessor, stereo, 128 KiB buffer, recording from the start, no-op handler."""
     from pipecat.frames.frames import StartFrame
@@ -255,6 +280,8 @@ def child_main(args: argparse.Namespace) -> int:
             if variant == "roark":
                 observer = RoarkObserver(agent_id="overhead-bench", base_url=args.base_url, pipecat_call_id=key)
                 processor = observer.audio_processor
+            elif variant == "floor":
+                observer, processor = _floor()
             elif variant == "stock-abp":
                 processor = _stock_abp()
                 _timed_instance(processor, "process_frame", rec_timer)
@@ -303,7 +330,7 @@ def child_main(args: argparse.Namespace) -> int:
                 teardown.append((run_done[key] - end_out[key]) * 1000)
         delivery: dict[str, int] = defaultdict(int)
         for o in observers:
-            if o is None:
+            if o is None or not hasattr(o, "delivery_stats"):  # none, or the floor's empty observer
                 continue
             st = o.delivery_stats
             delivery["chunks_produced"] += st.chunks_produced
@@ -425,7 +452,7 @@ class Plan:
 
 
 def make_plan(args: argparse.Namespace) -> Plan:
-    variants = ["baseline", "roark"] + (["stock-abp"] if args.with_stock_abp else [])
+    variants = ["baseline"] + (["floor"] if args.with_floor else []) + ["roark"] + (["stock-abp"] if args.with_stock_abp else [])
     single_min = args.minutes or (2.0 if args.quick else 10.0)
     conc_min = args.minutes or (1.0 if args.quick else 2.0)
     plan = Plan()
@@ -849,6 +876,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                         "(default 1; 0 = skip)")
     p.add_argument("--stagger-secs", type=float, default=3.0, help="spread of the concurrent calls' starts (default 3)")
     p.add_argument("--latency-ms", type=float, default=80.0, help="round-trip time added to every server exchange (default 80)")
+    p.add_argument("--with-floor", action="store_true",
+                   help="also run an empty observer + a pass-through processor: Pipecat's own cost of any integration")
     p.add_argument("--with-stock-abp", action="store_true",
                    help="also run Pipecat's AudioBufferProcessor(num_channels=2, buffer_size=128 KiB), no-op handler")
     p.add_argument("--serial", action="store_true",
