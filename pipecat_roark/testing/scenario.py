@@ -698,11 +698,22 @@ async def run_call(
     )
     ended_by = "timeout"
     completed = False
+    run_task = asyncio.ensure_future(run)
     try:
-        await asyncio.wait_for(run, timeout=timeout_secs)
-    except asyncio.TimeoutError:
-        logger.error(f"{call.worker}: call did not finish in {timeout_secs}s; cancelling")
-        await call.worker.cancel()
+        # asyncio.wait, not wait_for: on timeout wait_for waits, without a limit,
+        # for the runner to acknowledge its cancellation, and a stuck pipeline
+        # then hangs the caller forever. Every wait here has a bound.
+        done, _ = await asyncio.wait({run_task}, timeout=timeout_secs)
+        if done:
+            run_task.result()  # the runner's own exception, if any
+        else:
+            logger.error(f"{call.worker}: call did not finish in {timeout_secs}s; cancelling")
+            canceller = asyncio.ensure_future(call.worker.cancel())
+            await asyncio.wait({canceller, run_task}, timeout=10.0, return_when=asyncio.ALL_COMPLETED)
+            for task in (canceller, run_task):
+                if not task.done():
+                    task.cancel()
+            await asyncio.wait({canceller, run_task}, timeout=5.0)
     finally:
         if driver.done() and not driver.cancelled() and driver.exception() is None:
             ended_by, completed = driver.result()
