@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import weakref
 from typing import Any, Optional
 
 import aiohttp
@@ -66,14 +67,20 @@ def describe_exception(e: BaseException) -> str:
 
 
 class _SessionPool:
-    """A session per event loop, reference-counted by the calls using it."""
+    """A session per event loop, reference-counted by the calls using it.
+
+    Keyed by the loop object itself (weakly): an id() can be reused by a later
+    loop, which would then be handed a session bound to a dead one.
+    """
 
     def __init__(self) -> None:
-        self._by_loop: dict[int, tuple[aiohttp.ClientSession, int]] = {}
+        self._by_loop: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[aiohttp.ClientSession, int]]" = (
+            weakref.WeakKeyDictionary()
+        )
 
     def acquire(self) -> aiohttp.ClientSession:
-        key = id(asyncio.get_running_loop())
-        session, users = self._by_loop.get(key, (None, 0))
+        loop = asyncio.get_running_loop()
+        session, users = self._by_loop.get(loop, (None, 0))
         if session is None or session.closed:
             session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=64, limit_per_host=32, ttl_dns_cache=300),
@@ -81,19 +88,23 @@ class _SessionPool:
                 timeout=aiohttp.ClientTimeout(total=None),
             )
             users = 0
-        self._by_loop[key] = (session, users + 1)
+        self._by_loop[loop] = (session, users + 1)
         return session
 
     async def release(self, session: aiohttp.ClientSession) -> None:
-        key = id(asyncio.get_running_loop())
-        current, users = self._by_loop.get(key, (None, 0))
+        loop = asyncio.get_running_loop()
+        current, users = self._by_loop.get(loop, (None, 0))
         if current is not session:
             return
         if users <= 1:
-            del self._by_loop[key]
-            await session.close()
+            del self._by_loop[loop]
+            try:
+                # Closing waits for open connections; it must not hold up a shutdown.
+                await asyncio.wait_for(session.close(), 2.0)
+            except (asyncio.TimeoutError, Exception):
+                pass
         else:
-            self._by_loop[key] = (session, users - 1)
+            self._by_loop[loop] = (session, users - 1)
 
 
 SESSIONS = _SessionPool()
