@@ -132,9 +132,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def stderr_sink(message: str) -> None:
+    """Write to whatever ``sys.stderr`` is now, not the stream it was when the sink was added.
+
+    A program that calls ``main()`` and later swaps or closes its stderr (a
+    test runner capturing output does) must not get a logging error on every
+    line from then on.
+    """
+    sys.stderr.write(message)
+
+
 def _configure_logging(verbose: bool) -> None:
     logger.remove()
-    logger.add(sys.stderr, level="DEBUG" if verbose else "INFO")
+    logger.add(stderr_sink, level="DEBUG" if verbose else "INFO", colorize=sys.stderr.isatty())
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -58,8 +58,8 @@ async def test_edges_with_20_calls_in_one_process(server_process):
         e = edge_errors(turns, pcm, rate)
         errors += e.errors
         detail += e.detail
-    errors.sort()
-    median, worst = errors[len(errors) // 2], errors[-1]
-    print(f"{CALLS} calls, {len(errors)} edges: median {median:.1f} ms, max {worst:.1f} ms")
-    assert median <= 20, detail
-    assert worst <= 50, [d for d, err in zip(detail, errors) if err > 50]
+    ranked = sorted(zip(errors, detail))
+    median, worst = ranked[len(ranked) // 2][0], ranked[-1][0]
+    print(f"{CALLS} calls, {len(ranked)} edges: median {median:.1f} ms, max {worst:.1f} ms")
+    assert median <= 20, ranked[-10:]
+    assert worst <= 50, [(round(err), d) for err, d in ranked if err > 50]
