@@ -29,7 +29,7 @@ from loguru import logger
 
 from .client import RequestFailed, RoarkClient
 from .models import UploadUrl
-from .retry import Breaker, advice, backoff_delay, breaker_for, with_retries  # noqa: F401  (backoff_delay re-exported)
+from .retry import Breaker, advice, breaker_for, with_retries
 from .spool import CallSpool, Spool, SpoolIO, chunk_name
 
 #: Chunk uploads during the call get this long (all attempts together).

@@ -276,12 +276,7 @@ def start_background(spool: Spool, client_factory, *, log: Any = logger) -> None
 
 
 def _has_unlocked_work(spool: Spool) -> bool:
-    for call in spool.calls():
-        lock = spool.try_lock(call)
-        if lock is not None:
-            lock.release()
-            return True
-    return False
+    return any(spool.is_free(call) for call in spool.calls())
 
 
 def describe(call: SpooledCall, journal: Journal, locked: bool) -> dict[str, Any]:
@@ -308,13 +303,7 @@ def describe(call: SpooledCall, journal: Journal, locked: bool) -> dict[str, Any
 
 
 def list_spool(spool: Spool) -> list[dict[str, Any]]:
-    rows = []
-    for call in spool.calls():
-        lock = spool.try_lock(call)
-        if lock is not None:
-            lock.release()
-        rows.append(describe(call, Journal.read(call.path / "journal.jsonl"), lock is None))
-    return rows
+    return [describe(call, Journal.read(call.path / "journal.jsonl"), not spool.is_free(call)) for call in spool.calls()]
 
 
 __all__ = ["Replayer", "ReplayReport", "CallReplay", "rebuild_ended", "start_background", "list_spool"]

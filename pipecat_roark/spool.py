@@ -305,6 +305,14 @@ class Spool:
             return None
         return lock
 
+    def is_free(self, call: SpooledCall) -> bool:
+        """Nobody holds the call's lock now (its process is done or dead, no replay has it)."""
+        lock = self.try_lock(call)
+        if lock is None:
+            return False
+        lock.release()
+        return True
+
     def make_room(self, needed: int, keep: str) -> list[tuple[SpooledCall, str]]:
         """Evict the oldest unlocked calls until ``needed`` more bytes fit under the cap.
 

@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from loguru import logger
 
 _HERE = Path(__file__).resolve().parent
 _ROOT = _HERE.parents[1]
@@ -14,9 +13,6 @@ for p in (str(_HERE), str(_ROOT), str(_ROOT / "tests" / "devserver")):  # helper
     if p not in sys.path:
         sys.path.insert(0, p)
 
-from pipecat_roark.devserver.server import DevServer  # noqa: E402
-
-from tracing_helpers import API_KEY  # noqa: E402
 
 
 class AppTracing:
@@ -58,21 +54,4 @@ def app_tracing() -> AppTracing:
     return _APP[0]
 
 
-@pytest.fixture
-async def server(tmp_path):
-    async with DevServer(data_dir=tmp_path / "roark", port=0, api_key=API_KEY) as srv:
-        yield srv
-
-
-@pytest.fixture
-def logs():
-    lines: list[str] = []
-    sink = logger.add(lambda m: lines.append(str(m)), level="DEBUG", format="{level} | {name} | {message}")
-    yield lines
-    logger.remove(sink)
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch):
-    for name in ("ROARK_API_KEY", "ROARK_BASE_URL", "ROARK_INTEGRATION_ID", "ROARK_OBSERVABILITY_ENABLED"):
-        monkeypatch.delenv(name, raising=False)
+from tests.integration.conftest import _clean_env, logs, server  # noqa: E402,F401  (shared fixtures)

@@ -20,6 +20,8 @@ from pipecat_roark.testing.audio import normalize_text  # noqa: E402
 from pipecat_roark.testing.scenario import CallerTurn, CallScript, build_call, run_call  # noqa: E402
 
 from tracing_helpers import API_KEY  # noqa: E402
+
+from tests.integration.helpers import short_script  # noqa: E402
 from devserver_browser import Browser, find_chromium  # noqa: E402
 from traced_services import trace_services  # noqa: E402
 
@@ -30,14 +32,7 @@ VAD_LEAD_NS = 1_000_000_000
 
 
 def script_a() -> CallScript:
-    return CallScript(
-        greeting="Acme support, how can I help?",
-        turns=[
-            CallerTurn("order_status", 2600, reply="Sure, what's the order number?"),
-            CallerTurn("thanks", 7600, reply="You're welcome, goodbye!"),
-        ],
-        duration_ms=11000,
-    )
+    return short_script()
 
 
 def script_b() -> CallScript:

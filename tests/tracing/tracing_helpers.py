@@ -1,3 +1,3 @@
 """Shared by the tracing tests (a plain module: test files must not import conftest)."""
 
-API_KEY = "rk_test_TRACES_secret_42"
+from tests.integration.conftest import API_KEY  # noqa: F401  (one test key; the shared server fixture requires it)

@@ -1,5 +1,5 @@
 from pipecat_roark.client import is_retryable_status, parse_retry_after, redact
-from pipecat_roark.delivery import backoff_delay
+from pipecat_roark.retry import backoff_delay
 from pipecat_roark.models import UploadUrl
 
 
