@@ -37,7 +37,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 try:  # POSIX; elsewhere the spool works without cross-process locks
     import fcntl
@@ -372,8 +372,3 @@ class SpoolIO:
     @classmethod
     async def run(cls, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await asyncio.wrap_future(cls.submit(fn, *args, **kwargs))
-
-
-def iter_chunks(call: SpooledCall) -> Iterator[tuple[int, Path]]:
-    for index in call.chunks:
-        yield index, call.path / chunk_name(index)
