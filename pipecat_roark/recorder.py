@@ -15,7 +15,7 @@ It does this synchronously as frames pass, in O(1) per frame, and hands the
 results to a sink (the observer's call session); it never waits on the
 network. It is an ``AudioBufferProcessor`` so that handlers users attach to
 ``on_audio_data`` / ``on_track_audio_data`` keep working as documented, but
-it replaces the stock buffering with a leaner one (see ``_Tracks``).
+it replaces the stock buffering with a leaner one (see ``Tracks``).
 
 A user who brings their own ``AudioBufferProcessor`` gets the same capture
 through :class:`AudioTap`, which hooks that processor instead.
@@ -28,7 +28,6 @@ import time
 from typing import Any, Optional, Protocol
 
 import numpy as np
-import soxr
 from loguru import logger
 from pipecat.audio.utils import create_stream_resampler
 from pipecat.frames.frames import (
@@ -52,7 +51,8 @@ from pipecat.processors.audio.audio_buffer_processor import AudioBufferProcessor
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from .config import DEFAULT_CHUNK_BYTES
-from .timeline import BOT, USER, Timeline
+from .timeline import BOT, USER
+from .tracks import Tracks
 
 #: Frames that matter to the capture besides audio; one isinstance check
 #: rejects everything else.
@@ -69,13 +69,8 @@ EVENT_FRAMES = (
     CancelFrame,
     StopFrame,
 )
-#: ABP and Pipecat insert silence when a track gets no audio for this long.
-GAP_SECS = 0.2
 #: A bot onset not found within this much audio keeps its first estimate.
 ONSET_SEARCH_SECS = 2.0
-#: A track flagged as speaking that received no audio for this long is not
-#: speaking (its "stopped" frame was lost or is late).
-STUCK_SECS = 1.0
 #: Frames in error after which the capture gives up (and says so once).
 MAX_ERRORS = 50
 #: Bot audio arriving this soon after "stopped" still belongs to the turn.
@@ -88,231 +83,6 @@ class CaptureSink(Protocol):
     def capture_started(self, sample_rate: Optional[int], t_ns: int, wall_origin: float) -> None: ...
     def capture_chunk(self, index: int, data: bytes, **kw: Any) -> None: ...
     def capture_event(self, kind: str, t_ns: int, pos: Optional[int], **kw: Any) -> None: ...
-
-
-class _Batcher:
-    """Audio at another rate, resampled ~0.5 s at a time.
-
-    Each numpy or soxr call costs ~0.2-0.5 ms of CPU when the loop has just
-    woken (measured in situ, against ~10 us in a tight loop), so the number of
-    calls matters, not their size; a call every 20 ms frame was most of
-    the recorder's CPU. The audio held here is accounted for as time already
-    elapsed (see ``_Tracks.expected``), so batching moves nothing in the
-    recording. ``batch_secs=0`` resamples frame by frame.
-    """
-
-    def __init__(self, out_rate: int, batch_secs: float = 0.5):
-        self.out_rate = out_rate
-        self.batch_secs = batch_secs
-        self.in_rate: Optional[int] = None
-        self._stream: Any = None
-        self._pending = bytearray()
-        self._batch_bytes = 0
-
-    def push(self, pcm: bytes, in_rate: int) -> bytes:
-        out = b""
-        if in_rate != self.in_rate:
-            out = self.flush(last=True)
-            self.in_rate = in_rate
-            self._stream = soxr.ResampleStream(in_rate, self.out_rate, 1, dtype="int16", quality="HQ")
-            self._batch_bytes = int(in_rate * self.batch_secs) * 2
-        self._pending.extend(pcm)
-        if len(self._pending) >= self._batch_bytes:
-            out += self.flush()
-        return out
-
-    def flush(self, last: bool = False) -> bytes:
-        if self._stream is None or (not self._pending and not last):
-            return b""
-        x = np.frombuffer(bytes(self._pending), dtype="<i2")
-        self._pending.clear()
-        return self._stream.resample_chunk(x, last=last).astype("<i2", copy=False).tobytes()
-
-    @property
-    def holding(self) -> bool:
-        return bool(self._pending)
-
-
-class _Tracks:
-    """Two aligned mono tracks, optionally stored, cut into stereo chunks.
-
-    Alignment keeps Pipecat's AudioBufferProcessor rules, so recordings look
-    the same: a track whose speaker is silent is padded with silence up to
-    the other track before the other grows, and a track that received
-    nothing for more than 200 ms of wall time gets that gap as silence. Two
-    corrections make the stereo image match what happened:
-
-    - Padding goes up to where the other track is in *time*, i.e. counting
-      the audio a streaming resampler still holds back (16 kHz caller audio
-      recorded at 24 kHz lags by ~100 ms otherwise, and the bot would land
-      that much early).
-
-    ``mirror=True`` reproduces a stock AudioBufferProcessor exactly instead
-    (used to follow a user's own processor): no resampler correction, and its
-    flush-time alignment.
-    """
-
-    def __init__(self, sample_rate: int, store: bool, chunk_bytes: int, *, mirror: bool = False,
-                 gap_fill: bool = True, mirror_flush_samples: int = 0):
-        self.rate = sample_rate
-        self.timeline = Timeline(sample_rate)
-        self.store = store
-        self.mirror = mirror
-        self.gap_fill = gap_fill
-        self.mirror_flush = mirror_flush_samples
-        self.chunk_samples = max(1, chunk_bytes // 4)  # stereo s16: 4 bytes per sample pair
-        self.bufs = (bytearray(), bytearray())
-        self.emitted = 0  # samples per track already cut into chunks (or flushed, mirrored)
-        self.speaking = [False, False]
-        self.last_write: list[Optional[float]] = [None, None]  # monotonic time of the last audio or padding per track
-        self.last_audio: list[Optional[float]] = [None, None]  # ... of the last real audio frame
-        # Where each track's end is in time, in samples: written samples plus
-        # what its resampler still holds.
-        self.expected = [0.0, 0.0]
-        self.first_audio = False
-        # Mirroring a stock processor means resampling the way it does: per frame.
-        batch = 0.0 if mirror else 0.5
-        self.batchers = (_Batcher(sample_rate, batch), _Batcher(sample_rate, batch))
-
-    def append_input(self, track: int, pcm: bytes, in_rate: int, now: float) -> None:
-        """A frame of ``track`` audio at ``in_rate``, arriving now."""
-        expected = len(pcm) / 2 * self.rate / in_rate
-        batcher = self.batchers[track]
-        if in_rate != self.rate or batcher.holding:
-            pcm = batcher.push(pcm, in_rate)
-        self.append(track, pcm, now, expected)
-
-    def _speaking(self, track: int, now: float) -> bool:
-        """Speaking, and audio arrived lately: a flag whose "stopped" frame
-        was lost or delayed must not freeze the track for the rest of the call."""
-        if not self.speaking[track]:
-            return False
-        if self.mirror:
-            return True  # a user's AudioBufferProcessor goes by the flag alone
-        last = self.last_audio[track]
-        return last is None or now - last <= STUCK_SECS
-
-    def flush_pending(self, track: int, last: bool = False) -> None:
-        """Write what the track's resampler holds (its time was already counted)."""
-        batcher = self.batchers[track]
-        if batcher.holding or (last and batcher.in_rate is not None):
-            pcm = batcher.flush(last=last)
-            if last:
-                batcher.in_rate = None
-            if pcm:
-                self.append(track, pcm, None, 0.0)
-
-    def append(self, track: int, pcm: bytes, now: Optional[float], expected_samples: Optional[float] = None) -> None:
-        n = len(pcm) // 2
-        exp = float(n) if expected_samples is None or (self.mirror and now is not None) else expected_samples
-        if not n and not exp:
-            return
-        tl = self.timeline
-        other = 1 - track
-        if now is not None and exp:  # a frame arrived: time moved on
-            last = self.last_write[track]
-            if self.gap_fill and last is not None:
-                gap = now - last - exp / self.rate
-                if gap > GAP_SECS:
-                    self.flush_pending(track)  # held audio came before the gap
-                    self._pad(track, int(gap * self.rate))
-            self.last_write[track] = now
-            self.last_audio[track] = now
-            if not self._speaking(other, now):
-                if self.mirror:
-                    behind = tl.pos(track) - tl.pos(other)
-                else:
-                    # Up to where this track stood before this frame (as
-                    # Pipecat does): padding to its end instead would pad each
-                    # side a frame ahead of the other's next frame when both
-                    # carry audio, and insert silence frame by frame.
-                    behind = int(self.expected[track] - self.expected[other])
-                if behind > 0:
-                    self.flush_pending(other)  # held audio came before the silence
-                    self._pad(other, behind)
-                    if self.gap_fill:
-                        self.last_write[other] = now
-        if n:
-            tl.tracks[track].append(pcm)
-            if self.store:
-                self.bufs[track].extend(pcm)
-            self.first_audio = True
-        self.expected[track] += exp
-        if self.mirror_flush:
-            self._mirror_flush(now)
-
-    def _pad(self, track: int, n: int) -> None:
-        if n <= 0:
-            return
-        self.timeline.tracks[track].pad(n)
-        self.expected[track] += n
-        if self.store:
-            self.bufs[track].extend(bytes(2 * n))
-
-    def _mirror_flush(self, now: float) -> None:
-        # AudioBufferProcessor pads the shorter buffer when it hands a chunk
-        # to its handlers, and (1.3+) restarts its gap clocks.
-        tl = self.timeline
-        lu, lb = tl.pos(0) - self.emitted, tl.pos(1) - self.emitted
-        if max(lu, lb) >= self.mirror_flush:
-            longest = max(tl.pos(0), tl.pos(1))
-            for track in (0, 1):
-                self._pad(track, longest - tl.pos(track))
-            self.emitted = longest
-            if self.gap_fill:
-                self.last_write = [now, now]
-
-    def pad_to_now(self, now: float) -> None:
-        """At the end: the wall time since the last audio, as silence (same rule as gaps)."""
-        writes = [w for w in self.last_write if w is not None]
-        if not writes:
-            return
-        gap = now - max(writes)
-        if gap > GAP_SECS:
-            target = self.timeline.now + int(gap * self.rate)
-            for track in (0, 1):
-                self._pad(track, target - self.timeline.pos(track))
-
-    def take_chunks(self, final: bool = False) -> list[tuple[bytes, bytes, bytes]]:
-        """Whole chunks ready (or, if final, everything), as (stereo, user, bot)."""
-        if not self.store:
-            return []
-        out = []
-        c = self.chunk_samples
-        while True:
-            lu, lb = len(self.bufs[0]) // 2, len(self.bufs[1]) // 2
-            if final and max(lu, lb) <= 2 * c:
-                # The tail goes as one chunk (up to twice the usual size), so
-                # the end of the call waits for one upload, not two.
-                if not max(lu, lb):
-                    return out
-                short = 0 if lu < lb else 1
-                self._pad(short, abs(lu - lb))
-                out.append(self._cut(max(lu, lb)))
-                return out
-            if min(lu, lb) >= c:
-                n = c
-            elif max(lu, lb) >= 2 * c or (final and max(lu, lb) > 0):
-                # One track is stuck (no audio, "speaking" flag held): pad it
-                # rather than hold the other's audio without bound.
-                short = 0 if lu < lb else 1
-                self._pad(short, abs(lu - lb))
-                n = min(c, max(lu, lb))
-            else:
-                return out
-            out.append(self._cut(n))
-
-    def _cut(self, n: int) -> tuple[bytes, bytes, bytes]:
-        ub, bb = self.bufs
-        user = bytes(ub[: 2 * n])
-        bot = bytes(bb[: 2 * n])
-        del ub[: 2 * n]
-        del bb[: 2 * n]
-        stereo = np.empty(2 * n, dtype="<i2")
-        stereo[0::2] = np.frombuffer(user, dtype="<i2")
-        stereo[1::2] = np.frombuffer(bot, dtype="<i2")
-        self.emitted += n
-        return stereo.tobytes(), user, bot
 
 
 class Capture:
@@ -328,8 +98,8 @@ class Capture:
         self.track_positions = store_audio if track_positions is None else track_positions
         self.chunk_bytes = chunk_bytes
         self.init_rate = sample_rate
-        self.mirror = mirror  # _Tracks options that mirror a user's AudioBufferProcessor
-        self.tracks: Optional[_Tracks] = None
+        self.mirror = mirror  # Tracks options that mirror a user's AudioBufferProcessor
+        self.tracks: Optional[Tracks] = None
         self.started = False
         self.ended = False
         self.next_chunk = 0
@@ -416,7 +186,7 @@ class Capture:
         self._clock = clock
         rate = self.init_rate or getattr(frame, "audio_out_sample_rate", None) or 24000
         if self.track_positions:
-            self.tracks = _Tracks(rate, self.store_audio, self.chunk_bytes, **(self.mirror or {}))
+            self.tracks = Tracks(rate, self.store_audio, self.chunk_bytes, **(self.mirror or {}))
         t = self._now_ns()
         if self.sink is not None:
             self.sink.capture_started(rate if self.store_audio else None, t, time.time() - t / 1e9)

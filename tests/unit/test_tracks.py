@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from pipecat_roark.recorder import _Tracks
+from pipecat_roark.tracks import Tracks as _Tracks
 
 RATE = 24000
 
