@@ -307,20 +307,21 @@ class CallOutcome:
 
 
 class Probe:
-    """Taps the observer's capture sink, which the recorder calls inline (never per frame).
+    """Taps the call's session, which the recorder calls inline (never per frame).
 
-    - ``capture_chunk``: SHA-256 of every chunk the recorder produces, for the
+    - ``chunk``: SHA-256 of every chunk the recorder produces, for the
       byte-for-byte comparison with what the server stored. The CPU time this
       takes is measured and subtracted from the figures.
-    - ``capture_event("end")``: the moment the EndFrame reaches the recorder,
-      right after the output transport: the start of finalization.
+    - ``end``: the moment the EndFrame reaches the recorder, right after the
+      output transport: the start of finalization.
     """
 
     def __init__(self) -> None:
         self.hash_cpu = 0.0
 
     def attach(self, observer: Any, outcome: CallOutcome) -> None:
-        chunk, event = observer.capture_chunk, observer.capture_event
+        session = observer.session
+        chunk, end = session.chunk, session.end
 
         @functools.wraps(chunk)
         def capture_chunk(index, data, *args, **kwargs):
@@ -329,15 +330,15 @@ class Probe:
             self.hash_cpu += time.thread_time() - t0
             return chunk(index, data, *args, **kwargs)
 
-        @functools.wraps(event)
-        def capture_event(kind, *args, **kwargs):
-            if kind == "end" and outcome.end_out is None:
+        @functools.wraps(end)
+        def capture_end(*args, **kwargs):
+            if outcome.end_out is None:
                 outcome.end_out = time.perf_counter()
-            return event(kind, *args, **kwargs)
+            return end(*args, **kwargs)
 
         # Instance attributes: the recorder calls its sink's methods by name.
-        observer.capture_chunk = capture_chunk
-        observer.capture_event = capture_event
+        session.chunk = capture_chunk
+        session.end = capture_end
 
 
 def _run_worker(worker: Any) -> Any:

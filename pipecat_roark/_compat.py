@@ -23,3 +23,16 @@ except ImportError:  # 0.0.10x
     PIPECAT_1X = False
 
 __all__ = ["PIPECAT_1X", "EndWorkerFrame", "PipelineParams", "PipelineWorker", "WorkerRunner"]
+
+
+def start_field(frame: object, name: str) -> object:
+    """A StartFrame setting without the deprecation warning Pipecat >= 1.8 gives on reading it.
+
+    The dataclass value is still the pipeline's setting; 1.x moved the
+    supported way to read it to ``FrameProcessorSetup``, which observers
+    never see.
+    """
+    try:
+        return object.__getattribute__(frame, name)
+    except AttributeError:
+        return None

@@ -55,6 +55,8 @@ TRANSCRIPT_GRACE_NS = 300_000_000
 MAX_METRICS = 2000
 #: Distinct errors kept per call.
 MAX_ERRORS = 50
+#: An interruption and the ruling on the caller's turn this close together go together.
+INTERRUPTION_PAIRING_NS = 1_000_000_000
 #: Closed turns waiting for the observer to report them.
 MAX_CLOSED = 16
 #: A tool result with nothing in it this close to the tool's timeout is the timeout.
@@ -87,9 +89,12 @@ class TurnState:
     user_id: Optional[str] = None
     language: Optional[str] = None
     interrupted: bool = False
-    # Assistant turns: the start was taken when the bot's "started" frame
-    # passed; it moves to the first voiced sample once that is known.
-    onset_pending: bool = False
+    # When the frame that opened the turn passed (never moved by edge
+    # resolution): the turn logic orders by it, the wire by ``start``.
+    start_hint_t: Optional[int] = None
+    # Speaking edges queued for resolution on the recording (edges.py).
+    edges_pending: int = 0
+    first_text_t: Optional[int] = None
     last_text_t: Optional[int] = None
     # User turns made from transcriptions alone (no speaking frames); closed
     # once the bot answers, so the next transcription starts a new turn.
@@ -103,13 +108,16 @@ class TurnState:
     # Assistant turns: where the caller's speech before the bot's first sound
     # ended, on the recording.
     user_end_pos: Optional[int] = None
-    # Interrupted assistant turns: when, the caller's first sound over the
-    # bot (recording), and the user turn that cut in.
+    # Interrupted assistant turns: when, where the recording was, and the
+    # user turn that cut in.
     interrupted_t: Optional[int] = None
     interrupted_pos: Optional[int] = None
-    caller_onset_pos: Optional[int] = None
     interrupted_by: Optional["TurnState"] = field(default=None, repr=False)
     reported: bool = False
+
+    def __post_init__(self) -> None:
+        if self.start_hint_t is None:
+            self.start_hint_t = self.start.t_ns
 
     def add_text(self, text: str, joiner: str) -> None:
         if not text or self.chars >= MAX_TEXT_CHARS:
@@ -171,13 +179,14 @@ class Call:
         self._user_open = False
         self._bot: Optional[TurnState] = None  # assistant turn still accepting speech
         self._bot_speaking = False
-        self._last_stopped: Optional[TurnState] = None
+        self._speaking: Optional[TurnState] = None  # the assistant turn the bot's current speech belongs to
         self.metrics: list[MetricState] = []
         self.metrics_dropped = 0
         self.usage = UsageTotals()
         self.errors: OrderedDict[tuple, ErrorState] = OrderedDict()
         self.errors_dropped = 0
         self._closed: list[TurnState] = []  # assistant turns closed, not yet reported
+        self._last_cut: Optional[TurnState] = None  # the assistant turn the latest interruption cut
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -208,34 +217,56 @@ class Call:
 
     # -- user --------------------------------------------------------------
 
-    def user_started(self, t_ns: int, pos: Optional[int] = None, stt_ruled: bool = False) -> None:
+    def user_started(self, t_ns: int, stt_ruled: bool = False) -> Optional[TurnState]:
+        """The caller started a turn. Returns the turn whose start is to be placed, or None."""
         if self._user_open:
-            return
+            return None
         latest = self._user
         if (latest is not None and latest.text_only and not latest.closed
-                and t_ns <= latest.start.t_ns + TRANSCRIPT_GRACE_NS):
+                and t_ns <= latest.start_hint_t + TRANSCRIPT_GRACE_NS):
             # The words of this utterance got here before the ruling on it
-            # (a transcript-driven turn start): they are the same turn, and
-            # it began where the ruling says.
+            # (a transcript-driven turn start): they are the same turn.
             latest.text_only = False
             latest.stt_ruled = stt_ruled
-            latest.start = Edge(t_ns, pos) if pos is not None else Edge(min(t_ns, latest.start.t_ns))
-            self._user_open = True
-            if self._bot is not None and not self._bot_speaking:
-                self._close_bot()
-            return
-        turn = TurnState("user", Edge(t_ns, pos), stt_ruled=stt_ruled)
-        self.turns.append(turn)
+            latest.start = Edge(min(t_ns, latest.start.t_ns))
+            latest.start_hint_t = t_ns
+            turn = latest
+        else:
+            turn = TurnState("user", Edge(t_ns), stt_ruled=stt_ruled)
+            self.turns.append(turn)
         self._user, self._user_open = turn, True
+        cut = self._last_cut
+        if cut is not None and cut.interrupted_by is None and cut.interrupted_t is not None \
+                and 0 <= t_ns - cut.interrupted_t <= INTERRUPTION_PAIRING_NS:
+            cut.interrupted_by = turn  # the interruption came a moment before the ruling on the turn
         if self._bot is not None and not self._bot_speaking:
             self._close_bot()
+        return turn
 
-    def user_stopped(self, t_ns: int, pos: Optional[int] = None) -> None:
-        if self._user is not None and self._user_open:
-            self._user.end = Edge(t_ns, pos)
-            self._user_open = False
-            if self._user.stt_ruled:
-                self._user.closed = True  # the ruling waited for the words: later ones are a new turn
+    def user_stopped(self, t_ns: int) -> Optional[TurnState]:
+        """The caller's turn ended. Returns the turn whose end is to be placed, or None."""
+        if self._user is None or not self._user_open:
+            return None
+        turn = self._user
+        turn.end = Edge(t_ns)
+        self._user_open = False
+        if turn.stt_ruled:
+            turn.closed = True  # the ruling waited for the words: later ones are a new turn
+        return turn
+
+    def set_start(self, turn: TurnState, edge: Edge, user_end: Optional[int] = None) -> None:
+        """A start placed on the recording (edges.py)."""
+        turn.start = edge
+        if user_end is not None or turn.role == "assistant":
+            turn.user_end_pos = user_end
+        turn.edges_pending = max(0, turn.edges_pending - 1)
+
+    def set_end(self, turn: TurnState, edge: Edge) -> None:
+        """An end placed on the recording (edges.py)."""
+        if turn.start.pos is not None and edge.pos is not None and edge.pos < turn.start.pos:
+            edge = Edge(turn.start.t_ns, turn.start.pos)
+        turn.end = edge
+        turn.edges_pending = max(0, turn.edges_pending - 1)
 
     def transcription(self, t_ns: int, text: Any, user_id: Any = None, language: Any = None) -> None:
         text = clean_text(text).strip()
@@ -251,6 +282,8 @@ class Call:
             if self._bot is not None and not self._bot_speaking:
                 self._close_bot()
         turn.add_text(text, " ")
+        if turn.first_text_t is None:
+            turn.first_text_t = t_ns
         turn.last_text_t = t_ns
         if user_id and turn.user_id is None:
             turn.user_id = clean_text(user_id, 256)
@@ -259,14 +292,14 @@ class Call:
 
     def _user_turn_for(self, t_ns: int) -> Optional[TurnState]:
         for turn in reversed(self.turns):
-            if turn.role == "user" and turn.start.t_ns <= t_ns + TRANSCRIPT_GRACE_NS:
+            if turn.role == "user" and turn.start_hint_t <= t_ns + TRANSCRIPT_GRACE_NS:
                 return None if turn.closed else turn
         return None
 
-    def _new_assistant_turn(self, edge: Edge, onset_pending: bool = False) -> TurnState:
+    def _new_assistant_turn(self, edge: Edge) -> TurnState:
         if self._user is not None and (self._user.text_only or self._user.stt_ruled):
             self._user.closed = True  # a text-only user turn ends when the bot answers
-        self._bot = TurnState("assistant", edge, onset_pending=onset_pending)
+        self._bot = TurnState("assistant", edge)
         self.turns.append(self._bot)
         return self._bot
 
@@ -292,45 +325,36 @@ class Call:
 
     # -- bot ---------------------------------------------------------------
 
-    def bot_started(self, t_ns: int, pos: Optional[int] = None, user_end: Optional[int] = None) -> None:
+    def bot_started(self, t_ns: int) -> Optional[TurnState]:
+        """The bot started speaking. Returns the turn whose start is to be placed, or None."""
         if self._bot_speaking:
-            return
+            return None
         self._bot_speaking = True
+        placed: Optional[TurnState] = None
         if self._bot is None:
-            self._new_assistant_turn(Edge(t_ns, pos), onset_pending=pos is not None)
-            self._bot.user_end_pos = user_end
+            placed = self._new_assistant_turn(Edge(t_ns))
         elif not self._bot.spoken:
             # The output transport can release the first words a moment
             # before it reports speaking: the speech still starts here.
-            self._bot.start = Edge(min(t_ns, self._bot.start.t_ns), pos)
-            self._bot.onset_pending = pos is not None
-            self._bot.user_end_pos = user_end
+            self._bot.start = Edge(min(t_ns, self._bot.start.t_ns))
+            self._bot.start_hint_t = t_ns
+            placed = self._bot
         self._bot.spoken = True
+        self._speaking = self._bot
+        return placed
 
-    def bot_onset(self, t_ns: int, pos: int, user_end: Optional[int] = None) -> None:
-        """The first voiced sample of the current assistant turn."""
-        if self._bot is not None and self._bot.onset_pending:
-            self._bot.start = Edge(t_ns, pos)
-            self._bot.onset_pending = False
-            if user_end is not None:
-                self._bot.user_end_pos = user_end
-
-    def bot_stopped(self, t_ns: int, pos: Optional[int] = None) -> None:
+    def bot_stopped(self, t_ns: int) -> Optional[TurnState]:
+        """The bot stopped speaking. Returns the turn whose end is to be placed, or None."""
         if not self._bot_speaking:
-            return
+            return None
         self._bot_speaking = False
-        if self._bot is not None:
-            self._bot.end = Edge(t_ns, pos)
-            self._last_stopped = self._bot
-            self._bot.onset_pending = False
-            if self._user is not None and self._user.start.t_ns >= self._bot.start.t_ns:
-                self._close_bot()  # the caller spoke: the next speech is a new turn
-
-    def bot_offset(self, t_ns: int, pos: int) -> None:
-        """Audio of the last assistant run that reached the recording after "stopped"."""
-        turn = self._last_stopped
-        if turn is not None and turn.end is not None and (turn.end.pos is None or pos > turn.end.pos):
-            turn.end = Edge(max(t_ns, turn.end.t_ns), pos)
+        turn, self._speaking = self._speaking, None
+        if turn is None:
+            return None
+        turn.end = Edge(t_ns)
+        if turn is self._bot and self._user is not None and self._user.start_hint_t >= turn.start_hint_t:
+            self._close_bot()  # the caller spoke: the next speech is a new turn
+        return turn
 
     def bot_text(self, t_ns: int, text: Any, spaced: bool = False) -> None:
         """Words of the bot: heard ones when an output transport releases them."""
@@ -342,19 +366,23 @@ class Call:
         # Pipecat's rule: chunks that carry their own spacing are concatenated,
         # others are joined with a space.
         self._bot.add_text(text if spaced else text.strip(), "" if spaced else " ")
+        if self._bot.first_text_t is None:
+            self._bot.first_text_t = t_ns
         self._bot.last_text_t = t_ns
 
-    def interruption(self, t_ns: int, pos: Optional[int] = None, caller_onset: Optional[int] = None) -> None:
-        # Pipecat broadcasts an interruption at every user-turn start: it cut
-        # the bot off only if the bot was speaking.
-        if self._bot_speaking and self._bot is not None:
-            # The last interruption is the one that cut the turn off.
-            bot = self._bot
-            bot.interrupted = True
-            bot.interrupted_t, bot.interrupted_pos = t_ns, pos
-            bot.caller_onset_pos = caller_onset
-            by = self._user if self._user is not None and self._user.start.t_ns >= bot.start.t_ns else None
-            bot.interrupted_by = by
+    def interruption(self, t_ns: int, pos: Optional[int] = None) -> None:
+        """Pipecat broadcasts an interruption at every user-turn start: it cut
+        the bot off only if the bot was speaking. A cut turn is closed: what
+        the bot says next is a new turn."""
+        bot = self._speaking
+        if not self._bot_speaking or bot is None or bot is not self._bot:
+            return
+        bot.interrupted = True
+        bot.interrupted_t, bot.interrupted_pos = t_ns, pos
+        user = self._user
+        bot.interrupted_by = user if user is not None and user.start_hint_t >= bot.start_hint_t else None
+        self._last_cut = bot
+        self._close_bot()
 
     # -- tools -------------------------------------------------------------
 
@@ -489,8 +517,17 @@ class Call:
     # -- figures -------------------------------------------------------------
 
     def kept_turns(self) -> list[TurnState]:
-        """The turns that go on the wire (those with words), in order of start."""
-        return [t for t in sorted(self.turns, key=lambda t: t.start.t_ns) if t.content]
+        """The turns that go on the wire (those with words), in the order spoken.
+
+        On the recording when every turn is placed on it (edges resolved
+        there are exact), else by pipeline time.
+        """
+        kept = [t for t in self.turns if t.content]
+        if self.sample_rate and all(t.start.pos is not None for t in kept):
+            kept.sort(key=lambda t: (t.start.pos, t.start.t_ns))
+        else:
+            kept.sort(key=lambda t: t.start.t_ns)
+        return kept
 
     def _dur_ms(self, a_pos: Optional[int], b_pos: Optional[int], a_t: Optional[int], b_t: Optional[int]) -> Optional[int]:
         """b - a in ms: on the recording when both positions are known, else on the clock."""
@@ -517,9 +554,7 @@ class Call:
         if not turn.interrupted or turn.end is None:
             return None
         by = turn.interrupted_by
-        onset_pos = turn.caller_onset_pos
-        if onset_pos is None and by is not None:
-            onset_pos = by.start.pos
+        onset_pos = by.start.pos if by is not None else None
         if onset_pos is None:  # no sound of the caller over the bot: from the interruption itself
             onset_pos = turn.interrupted_pos
         if onset_pos is not None and turn.start.pos is not None:

@@ -11,6 +11,11 @@
   one deadline. Whatever is not delivered by then (events and chunks) is left
   in the spool, to be delivered later by ``replay``; ``call-ended`` is then
   held back too, so Roark never sees the end of a call before its audio.
+- The host's shutdown is never held up by a Roark that is down: at the end
+  of a call, with a spool, the first sign that Roark cannot be reached (a
+  refused connection, a timeout, the breaker open) or a stall of ``STALL_SECS`` without
+  progress sends what is left to the spool at once; ``hand_off()`` does the
+  same when the host stops waiting (its own timeout, or a cancellation).
 
 With no spool (disabled, or its directory unusable) undeliverable data is
 dropped, counted and logged once with the reason. Nothing here raises.
@@ -29,7 +34,7 @@ from loguru import logger
 
 from .client import RequestFailed, RoarkClient
 from .models import UploadUrl
-from .retry import Breaker, advice, breaker_for, with_retries
+from .retry import SYSTEM_CLOCK, Breaker, Clock, advice, breaker_for, with_retries
 from .spool import CallSpool, Spool, SpoolIO, chunk_name
 
 #: Chunk uploads during the call get this long (all attempts together).
@@ -42,6 +47,12 @@ URL_MAX_AGE_SECS = 300.0
 MEMORY_BUDGET_BYTES = 2 * 1024 * 1024
 #: Without a spool, audio waiting past this bound is dropped (counted, logged).
 MAX_PENDING_BYTES = 16 * 1024 * 1024
+#: At the end of a call, this long without any request finishing means Roark
+#: hangs: what is left goes to the spool.
+STALL_SECS = 2.0
+#: What writing the rest of a call to the spool may take when the host is
+#: no longer waiting.
+HAND_OFF_SECS = 0.5
 
 
 @dataclass
@@ -72,8 +83,10 @@ class _Chunk:
 class CallDelivery:
     def __init__(self, client: RoarkClient, call_id: str, *, max_in_flight: int = 4, finalize_timeout: float = 10.0,
                  expect_audio: bool = True, log: Any = logger, spool: Optional[Spool] = None,
-                 breaker: Optional[Breaker] = None, memory_budget: int = MEMORY_BUDGET_BYTES):
+                 breaker: Optional[Breaker] = None, memory_budget: int = MEMORY_BUDGET_BYTES,
+                 clock: Clock = SYSTEM_CLOCK):
         self._client = client
+        self._clock = clock
         self._call_id = call_id
         self._log = log
         self._finalize_timeout = finalize_timeout
@@ -91,6 +104,11 @@ class CallDelivery:
         self._closed = False
         self._expect_audio = expect_audio
         self.stats = DeliveryStats()
+        # Roark failed a request of this call (unreachable, timing out, 5xx):
+        # at the end, the spool takes over at once instead of retrying.
+        self._troubled = False
+        self._handed_off = False
+        self._wake: Optional[asyncio.Event] = None
 
     @property
     def spool_dir(self) -> Optional[str]:
@@ -138,6 +156,7 @@ class CallDelivery:
         ok = await with_retries(
             "call-started", lambda budget: self._client.post_event(payload, budget), STARTED_BUDGET_SECS,
             breaker=self._breaker, log=self._log, on_final=self._rejected,
+            on_failure=self._trouble, clock=self._clock,
         )
         self.stats.started_delivered = ok
         if ok:
@@ -265,7 +284,8 @@ class CallDelivery:
                 await self._client.put_chunk(index, url.upload_url, data, budget)
 
             ok = await with_retries(f"chunk {index}", attempt, CHUNK_BUDGET_SECS, breaker=self._breaker,
-                                    log=self._log, on_final=self._rejected)
+                                    log=self._log, on_final=self._rejected, on_failure=self._trouble,
+                                    give_up=self._spool_takes_over, clock=self._clock)
         if ok:
             chunk.delivered = True
             self.stats.chunks_delivered += 1
@@ -284,6 +304,27 @@ class CallDelivery:
             self._release(chunk)
             self._lose(chunk.index, reason)
 
+    def _trouble(self, failure: Optional[RequestFailed] = None) -> None:
+        """Roark cannot be reached (refused, reset, timed out): the spool is the better place.
+
+        A 5xx is an answer: Roark is there, and a retry within the deadline
+        usually gets through, so it does not count here.
+        """
+        if failure is not None and failure.status is not None:
+            return
+        self._troubled = True
+        if self._wake is not None:
+            self._wake.set()
+
+    def _spool_takes_over(self) -> bool:
+        """At the end of a call, with a spool: stop retrying once Roark has shown trouble."""
+        return self._spool is not None and self._finishing and (self._troubled or self._handed_off)
+
+    def hand_off(self) -> None:
+        """The host stops waiting: whatever is not delivered goes to the spool now (see finish)."""
+        self._handed_off = True
+        self._trouble()
+
     def _rejected(self, failure: RequestFailed) -> None:
         key = f"rejected {failure.status}"
         if key not in self.stats.loss_reasons:
@@ -298,31 +339,38 @@ class CallDelivery:
         ``build_ended(recording_delivered)`` builds the payload once the
         recording's fate is known. Returns True if call-ended was delivered;
         False also when it was left in the spool (``stats.ended_spooled``).
+        With a spool, trouble with Roark or a stall hands the rest to it at
+        once (the host's shutdown does not wait for a Roark that is down).
         """
         self._finishing = True
-        deadline = time.monotonic() + self._finalize_timeout
+        clock = self._clock
+        deadline = clock.monotonic() + self._finalize_timeout
         # Keep a slice of the deadline for writing leftovers to disk, and one for the event itself.
-        spool_reserve = min(1.0, self._finalize_timeout / 5) if self._spool is not None else 0.0
+        spool_reserve = min(HAND_OFF_SECS, self._finalize_timeout / 5) if self._spool is not None else 0.0
         event_reserve = min(3.0, self._finalize_timeout / 3)
+        self._wake = asyncio.Event()
+        if self._troubled or self._breaker.is_open:
+            self._wake.set()
         try:
+            pending = set(self._chunk_tasks)
+            if self._started_task is not None and not self._started_task.done():
+                pending.add(self._started_task)
+            await self._drain(pending, lambda: deadline - spool_reserve - event_reserve - clock.monotonic())
             if self._started_task is not None:
-                await _wait(self._started_task, deadline - spool_reserve - time.monotonic())
                 # Past this point call-started is either delivered or the spool's to send.
                 self._started_task.cancel()
-            pending = list(self._chunk_tasks)
-            if pending:
-                _, not_done = await asyncio.wait(
-                    pending, timeout=max(0.0, deadline - spool_reserve - event_reserve - time.monotonic()))
-                for task in not_done:
-                    task.cancel()
-                if not_done:
-                    await asyncio.wait(not_done, timeout=0.5)
+            not_done = [t for t in self._chunk_tasks if not t.done()]
+            for task in not_done:
+                task.cancel()
+            if not_done:
+                await asyncio.wait(not_done, timeout=0.1 if self._spool_takes_over() else HAND_OFF_SECS)
             self._closed = True
             for _, task in self._url_tasks.values():
                 task.cancel()
             self._url_tasks.clear()
             undelivered = [c for c in self._chunks.values() if not c.delivered]
-            defer = self._spool is not None and (undelivered or not self.stats.started_delivered)
+            defer = self._spool is not None and (
+                undelivered or not self.stats.started_delivered or self._spool_takes_over())
             if defer:
                 payload = build_ended(self.stats.chunks_delivered + len(undelivered) > 0)
                 ok = False
@@ -333,16 +381,45 @@ class CallDelivery:
                 payload = build_ended(self.stats.chunks_delivered > 0)
                 ok = await with_retries(
                     "call-ended", lambda budget: self._client.post_event(payload, budget),
-                    max(0.1, deadline - spool_reserve - time.monotonic()), breaker=self._breaker, log=self._log,
-                    on_final=self._rejected,
+                    max(0.1, deadline - spool_reserve - clock.monotonic()), breaker=self._breaker, log=self._log,
+                    on_final=self._rejected, on_failure=self._trouble, give_up=self._spool_takes_over, clock=clock,
                 )
             self.stats.ended_delivered = ok
             if self._spool is not None:
-                await self._settle_spool(ok, undelivered, payload, max(spool_reserve, deadline - time.monotonic()))
+                budget = HAND_OFF_SECS if self._spool_takes_over() else max(spool_reserve, deadline - clock.monotonic())
+                await self._settle_spool(ok, undelivered, payload, budget)
             return ok
         finally:
             self._closed = True
             await self._client.close()
+
+    async def _drain(self, pending: set, remaining: Callable[[], float]) -> None:
+        """Wait for the call's requests until done, out of time, or (with a spool) trouble or a stall."""
+        wake = self._wake
+        assert wake is not None
+        waiter = asyncio.ensure_future(wake.wait())
+        try:
+            while pending:
+                if self._spool_takes_over() or (self._spool is not None and self._breaker.is_open):
+                    return
+                left = remaining()
+                if left <= 0:
+                    return
+                stall = STALL_SECS if self._spool is not None else left
+                # Without a spool there is nothing to hand over to: wait for the requests alone.
+                wake_up = {waiter} if self._spool is not None else set()
+                done, pending = await asyncio.wait(pending | wake_up, timeout=min(left, stall),
+                                                   return_when=asyncio.FIRST_COMPLETED)
+                pending.discard(waiter)
+                if waiter in done:
+                    continue  # trouble: the checks above decide
+                if not done:
+                    if self._spool is not None:
+                        self._log.debug(f"no progress for {stall:.1f}s at the end of the call: spooling the rest")
+                        self._trouble()
+                    return
+        finally:
+            waiter.cancel()
 
     async def _settle_spool(self, delivered: bool, undelivered: list[_Chunk], payload: dict[str, Any], budget: float) -> None:
         spool = self._spool

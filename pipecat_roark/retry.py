@@ -28,6 +28,19 @@ BREAKER_COOLDOWN_SECS = 2.0
 BREAKER_MAX_COOLDOWN_SECS = 30.0
 
 
+class Clock:
+    """Time as retries and deadlines see it; tests pass one whose sleeps return at once."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, secs: float) -> None:
+        await asyncio.sleep(secs)
+
+
+SYSTEM_CLOCK = Clock()
+
+
 def backoff_delay(attempt: int, retry_after: Optional[float] = None, base: float = 0.25, cap: float = 8.0) -> float:
     """Exponential backoff with full jitter; a server's Retry-After wins."""
     if retry_after is not None:
@@ -123,16 +136,24 @@ def counts_against_health(failure: RequestFailed) -> bool:
 
 
 async def with_retries(what: str, op: Callable[[float], Awaitable[Any]], budget: float, *, breaker: Breaker,
-                       log: Any, on_final: Optional[Callable[[RequestFailed], None]] = None) -> bool:
+                       log: Any, on_final: Optional[Callable[[RequestFailed], None]] = None,
+                       on_failure: Optional[Callable[[RequestFailed], None]] = None,
+                       give_up: Optional[Callable[[], bool]] = None, clock: Clock = SYSTEM_CLOCK) -> bool:
     """Run ``op(remaining_budget)`` until it succeeds, fails for good, or the budget is spent.
 
     ``on_final`` is told about a failure that retrying cannot fix (e.g. 401),
     so the caller can decide what to say; otherwise it is logged here.
+    ``on_failure`` hears of every failure that says Roark is unhealthy, and
+    ``give_up()`` is asked before each retry (the end of a call stops
+    retrying once the spool can take over).
     """
-    deadline = time.monotonic() + budget
+    deadline = clock.monotonic() + budget
     attempt = 0
     while True:
-        remaining = deadline - time.monotonic()
+        if give_up is not None and give_up():
+            log.debug(f"{what}: handed to the spool")
+            return False
+        remaining = deadline - clock.monotonic()
         if remaining <= 0:
             log.debug(f"{what}: out of time")
             return False
@@ -141,7 +162,7 @@ async def with_retries(what: str, op: Callable[[float], Awaitable[Any]], budget:
             if wait >= remaining:
                 log.debug(f"{what}: Roark unreachable (circuit open); not retrying before the deadline")
                 return False
-            await asyncio.sleep(max(0.05, wait))
+            await clock.sleep(max(0.05, wait))
             continue
         try:
             await asyncio.wait_for(op(remaining), timeout=remaining + 0.5)
@@ -152,6 +173,8 @@ async def with_retries(what: str, op: Callable[[float], Awaitable[Any]], budget:
             if counts_against_health(failure):
                 if breaker.failure():
                     log.warning("Roark is not answering; holding requests back for a while (circuit open)")
+                if on_failure is not None:
+                    on_failure(failure)
             else:
                 breaker.success()  # it answered: whatever is wrong is not its health
             if not failure.retryable:
@@ -162,11 +185,11 @@ async def with_retries(what: str, op: Callable[[float], Awaitable[Any]], budget:
                 return False
             delay = backoff_delay(attempt, failure.retry_after)
             attempt += 1
-            if time.monotonic() + delay >= deadline:
+            if clock.monotonic() + delay >= deadline:
                 log.debug(f"{what} failed ({failure.describe()}); out of time for retries")
                 return False
             log.debug(f"{what} failed ({failure.describe()}); retry {attempt} in {delay:.2f}s")
-            await asyncio.sleep(delay)
+            await clock.sleep(delay)
         except asyncio.CancelledError:
             raise
         except Exception as e:  # a bug here must not escape into the call

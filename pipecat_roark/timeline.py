@@ -25,7 +25,7 @@ USER = 0
 BOT = 1
 
 BLOCK_MS = 10
-RING_BLOCKS = 1024  # ~10 s of history per track
+RING_BLOCKS = 2048  # ~20 s of history per track (8 KiB)
 #: Peak level (of 32767) under which a block counts as silence. Adapted
 #: upwards on noisy lines: see _threshold().
 MIN_THRESHOLD = 250
@@ -165,7 +165,7 @@ class Timeline:
 
     # -- edge snapping -----------------------------------------------------
 
-    def _runs(self, track: int, lo: int, hi: int, merge_blocks: int = GAP_BLOCKS) -> list[tuple[int, int]]:
+    def speech_runs(self, track: int, lo: int, hi: int, merge_blocks: int = GAP_BLOCKS) -> list[tuple[int, int]]:
         """Runs of speech (block indexes, [start, end)) within blocks [lo, hi).
 
         Pauses shorter than ``merge_blocks`` inside speech do not end a run.
@@ -202,7 +202,7 @@ class Timeline:
         est = estimate // b
         lo = est - int(before_secs * 1000 / BLOCK_MS)
         hi = est + int(after_secs * 1000 / BLOCK_MS) + 1
-        runs = self._runs(track, lo - MERGE_BLOCKS, hi, MERGE_BLOCKS)
+        runs = self.speech_runs(track, lo - MERGE_BLOCKS, hi, MERGE_BLOCKS)
         for start, end in runs:
             if start <= est <= end:
                 return start * b if start >= lo else max(0, estimate)
@@ -220,7 +220,7 @@ class Timeline:
         est = -(-estimate // b)
         lo = est - int(before_secs * 1000 / BLOCK_MS)
         hi = est + int(after_secs * 1000 / BLOCK_MS)
-        runs = self._runs(track, lo, hi + MERGE_BLOCKS, MERGE_BLOCKS)
+        runs = self.speech_runs(track, lo, hi + MERGE_BLOCKS, MERGE_BLOCKS)
         for start, end in runs:
             if start <= est <= end:
                 return end * b if end <= hi else max(0, estimate)
@@ -252,7 +252,7 @@ class Timeline:
         overlap there) or was silent for all of the window.
         """
         lo, hi = self._window(pos, max_back_secs)
-        runs = self._runs(track, lo, hi + 1)
+        runs = self.speech_runs(track, lo, hi + 1)
         if runs and runs[-1][0] < hi < runs[-1][1]:
             return None
         ended = [end for _, end in runs if end <= hi]
@@ -266,7 +266,7 @@ class Timeline:
         counts; None if there is none.
         """
         lo, hi = self._window(pos, max_back_secs)
-        runs = self._runs(track, lo - MERGE_BLOCKS, hi, MERGE_BLOCKS)
+        runs = self.speech_runs(track, lo - MERGE_BLOCKS, hi, MERGE_BLOCKS)
         if not runs or runs[-1][1] < hi - int(recent_secs * 1000 / BLOCK_MS):
             return None
         return max(0, runs[-1][0] * self.block)

@@ -55,13 +55,14 @@ def observer(base_url: str, **kw: Any) -> RoarkObserver:
 async def run_call(base_url: str, *, exchanges: int = 2, **kw: Any) -> Produced:
     roark = observer(base_url, **kw)
     produced = Produced(roark)
-    sink = roark.capture_chunk
+    session = roark.session
+    sink = session.chunk
 
     def keep_chunk(index, data, *args, **kwargs):
         produced.chunks[index] = bytes(data)
         return sink(index, data, *args, **kwargs)
 
-    roark.capture_chunk = keep_chunk  # the recorder hands chunks over here
+    session.chunk = keep_chunk  # the recorder hands chunks to the call's session here
 
     @roark.event_handler("on_call_ended")
     async def keep_payload(_, summary, payload):

@@ -2,7 +2,7 @@
 
 import json
 
-from pipecat_roark.call import Call
+from pipecat_roark.call import Call, Edge
 from pipecat_roark.config import build_settings
 from pipecat_roark.models import CallEnded
 
@@ -17,8 +17,30 @@ def ended(call, delivered=True):
     return payload
 
 
+class PlacedCall(Call):
+    """A Call whose speaking edges are placed on the recording as they come
+    (the session resolves them later in real calls; see test_edges/test_session)."""
+
+    def _place(self, turn, which, t, pos, **kw):
+        if turn is not None and pos is not None:
+            (self.set_start if which == "start" else self.set_end)(turn, Edge(t, pos), **kw)
+        return turn
+
+    def user_started(self, t_ns, pos=None, stt_ruled=False):
+        return self._place(super().user_started(t_ns, stt_ruled), "start", t_ns, pos)
+
+    def user_stopped(self, t_ns, pos=None):
+        return self._place(super().user_stopped(t_ns), "end", t_ns, pos)
+
+    def bot_started(self, t_ns, pos=None, user_end=None):
+        return self._place(super().bot_started(t_ns), "start", t_ns, pos, user_end=user_end)
+
+    def bot_stopped(self, t_ns, pos=None):
+        return self._place(super().bot_stopped(t_ns), "end", t_ns, pos)
+
+
 def new_call(rate=16000):
-    call = Call("c1")
+    call = PlacedCall("c1")
     call.start(0, 1_800_000_000.0)
     call.set_recording(rate)
     return call
@@ -76,15 +98,40 @@ def test_interruption_only_counts_while_bot_speaks():
     assert t[1]["interrupted"] is True and t[1]["content"] == "Let me"
 
 
-def test_bot_onset_moves_start_to_first_voiced_sample():
+def test_resolved_start_replaces_the_hint_and_orders_the_turns():
+    c = new_call()
+    bot = c.bot_started(1 * S)
+    c.bot_text(int(1.3 * S), "Hi")
+    user = c.user_started(int(1.6 * S))  # the caller barged in; the ruling came with the sound
+    c.interruption(int(1.6 * S))
+    c.transcription(int(2.5 * S), "wait")
+    c.bot_stopped(int(1.7 * S))
+    c.user_stopped(3 * S)
+    # Resolved later on the recording: the caller's sound began at 1.55 s.
+    c.set_start(user, Edge(int(1.55 * S), 24800))
+    c.set_start(bot, Edge(int(1.25 * S), 20000))
+    c.set_end(bot, Edge(int(1.75 * S), 28000))
+    t = ended(c)["transcript"]
+    assert [(x["role"], x["audioOffsetMs"]) for x in t] == [("assistant", 1250), ("user", 1550)]
+    assert t[0]["interrupted"] is True and t[0]["bargeInLatencyMs"] == 200
+
+
+def test_interruption_closes_the_turn_it_cut():
     c = new_call()
     c.bot_started(1 * S, 16000)
-    c.bot_onset(int(1.25 * S), 20000)
-    c.bot_onset(int(1.5 * S), 24000)  # only the first onset counts
-    c.bot_text(int(1.3 * S), "Hi")
-    c.bot_stopped(2 * S, 32000)
-    t = ended(c)["transcript"][0]
-    assert t["audioOffsetMs"] == 1250
+    c.bot_text(int(1.1 * S), "First reply")
+    c.user_started(2 * S, 32000)
+    c.interruption(2 * S)
+    c.bot_stopped(int(2.1 * S), 33600)
+    c.bot_text(int(2.2 * S), "Second reply")  # no caller words yet: still a new turn
+    c.bot_started(int(2.2 * S), 35200)
+    c.bot_stopped(3 * S, 48000)
+    c.transcription(int(2.5 * S), "stop")
+    c.user_stopped(int(2.4 * S), 38400)
+    t = ended(c)["transcript"]
+    assert [(x["role"], x["content"]) for x in t] == [
+        ("assistant", "First reply"), ("user", "stop"), ("assistant", "Second reply")]
+    assert t[0]["interrupted"] is True and "interrupted" not in t[2]
 
 
 def test_offsets_omitted_without_delivered_recording():
@@ -201,15 +248,14 @@ def test_barge_in_latency_and_silent_bot_interruption():
     c.bot_started(3 * S, 48000, user_end=32000)
     c.bot_text(int(3.1 * S), "Let me tell you")
     c.user_started(int(4.0 * S), 64000)
-    c.interruption(int(4.3 * S), 68800, caller_onset=64160)  # first caller sound over the bot at 4.01 s
-    c.bot_stopped(int(4.35 * S), 69600)
-    c.bot_offset(int(4.4 * S), 70400)  # the last audio written reaches the recording: 4.4 s
+    c.interruption(int(4.3 * S), 68800)  # the caller's sound over the bot began at 4.0 s
+    c.bot_stopped(int(4.4 * S), 70400)  # the last audio written reached the recording at 4.4 s
     c.transcription(int(4.6 * S), "stop")
     c.user_stopped(5 * S, 80000)
     p = ended(c)
     t = p["transcript"]
     assert [x.get("interrupted", False) for x in t] == [False, True, False]
-    assert t[1]["interrupted"] is True and t[1]["bargeInLatencyMs"] == 390
+    assert t[1]["interrupted"] is True and t[1]["bargeInLatencyMs"] == 400
     assert p["callSummary"]["interruptions"] == 1
 
 

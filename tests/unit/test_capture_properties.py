@@ -48,13 +48,15 @@ from pipecat.observers.base_observer import FramePushed
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from pipecat_roark import RoarkObserver
-from pipecat_roark.call import Call
+
+from .test_call import PlacedCall
 from pipecat_roark.config import build_settings
 from pipecat_roark.delivery import DeliveryStats
 from pipecat_roark.metrics import to_records
 from pipecat_roark.models import CallEnded, CallStarted, MetricRecord
 from pipecat_roark.observer import EVENTS
-from pipecat_roark.recorder import BOT, EVENT_FRAMES, USER, Capture
+from pipecat_roark.capture import EVENT_FRAMES, Capture
+from pipecat_roark.timeline import BOT, USER
 from pipecat_roark.text import MAX_TEXT_CHARS, clean_text, tool_arguments, tool_result_content
 
 from . import capture_strategies as cs
@@ -229,6 +231,9 @@ class FakeDelivery:
     def abort(self, *args: Any, **kw: Any) -> None:
         pass
 
+    def hand_off(self) -> None:
+        pass
+
 
 def abp_would_refuse(frame: Any, track: int, rates: dict) -> bool:
     """A user's AudioBufferProcessor raises on a track whose input rate changes
@@ -248,11 +253,23 @@ def _attach_capture(obs: RoarkObserver, mode: str) -> Optional[Capture]:
     if mode == "no_recorder":
         return None
     if mode == "small_chunks":  # the built-in recorder with chunks small enough to cut many
-        obs._capture = Capture(obs, store_audio=True, chunk_bytes=4096)
+        obs._capture = Capture(obs.session, store_audio=True, chunk_bytes=4096)
     elif mode == "user_abp":  # AudioTap on a user's own AudioBufferProcessor: positions only
-        obs._capture = Capture(obs, store_audio=False, track_positions=True, sample_rate=16000,
+        obs._capture = Capture(obs.session, store_audio=False, track_positions=True, sample_rate=16000,
                                mirror={"mirror": True, "gap_fill": True, "mirror_flush_samples": 800})
+    if mode in ("small_chunks", "user_abp"):
+        obs._recorder = _Finisher(obs._capture)
     return obs._capture  # "recorder" / "audio_off": the one RoarkAudioRecorder built
+
+
+class _Finisher:
+    """What the observer asks of its recorder, around a Capture built here."""
+
+    def __init__(self, capture: Capture):
+        self.capture = capture
+
+    async def finish(self, reason: str) -> None:
+        self.capture.end(reason)
 
 
 async def drive_observer(pushes: list[cs.Push], mode: str, finish: str, chunks_arrive: bool, reason: Any,
@@ -268,7 +285,7 @@ async def drive_observer(pushes: list[cs.Push], mode: str, finish: str, chunks_a
                             capture_audio=mode != "audio_off", pipecat_call_id="prop-call", **NO_SPOOL)
         assert obs.enabled
         delivery = FakeDelivery(chunks_arrive)
-        obs._delivery = delivery  # type: ignore[assignment]
+        obs._delivery = obs.session.delivery = delivery  # type: ignore[assignment]
         events: list[tuple[str, tuple]] = []
         for name in EVENTS:
             async def handler(_obs: Any, *args: Any, _name: str = name) -> None:
@@ -303,7 +320,7 @@ async def drive_observer(pushes: list[cs.Push], mode: str, finish: str, chunks_a
                 if mode == "user_abp" and isinstance(frame, (InputAudioRawFrame, OutputAudioRawFrame)) \
                         and len(frame.audio) >= 4:
                     # The user's processor hands over a chunk now and then.
-                    obs.capture_chunk(abp_chunk, bytes(len(frame.audio) // 4 * 4), sample_rate=16000, num_channels=2)
+                    obs.session.chunk(abp_chunk, bytes(len(frame.audio) // 4 * 4), sample_rate=16000, num_channels=2)
                     abp_chunk += 1
             kw = {"first_push": p.again is None} if HAS_FIRST_PUSH else {}
             await obs.on_push_frame(FramePushed(
@@ -321,7 +338,7 @@ async def drive_observer(pushes: list[cs.Push], mode: str, finish: str, chunks_a
             await obs.aflush(reason)
             await obs.aflush("again")  # idempotent
         if cap is not None:
-            cap.end(reason="pipeline-finished")  # what the recorder's own cleanup does
+            await obs._recorder.finish("pipeline-finished")  # what the recorder's own cleanup does
         await obs.cleanup()  # always awaited by Pipecat at teardown
         for _ in range(3):
             await asyncio.sleep(0)
@@ -341,7 +358,7 @@ async def drive_observer(pushes: list[cs.Push], mode: str, finish: str, chunks_a
                     for k in ("audioOffsetMs", "endAudioOffsetMs"):
                         assert rec.get(k, 0) <= length_ms + 1, (k, rec.get(k), length_ms)
         for delivered in (True, False):
-            check_ended(obs._build_ended(delivered))
+            check_ended(obs.session.build_ended(delivered))
         for name, args in events:
             assert_wire_safe(list(args))
             if name == "on_tool_completed":
@@ -391,12 +408,9 @@ call_ops = st.one_of(
     st.tuples(st.just("transcription"), st.fixed_dictionaries(
         {"t_ns": times, "text": cs.odd_text, "user_id": cs.user_ids, "language": cs.languages})),
     st.tuples(st.just("bot_started"), st.fixed_dictionaries({"t_ns": times, "pos": positions, "user_end": positions})),
-    st.tuples(st.just("bot_onset"), st.fixed_dictionaries(
-        {"t_ns": times, "pos": st.integers(0, 200_000_000), "user_end": positions})),
     st.tuples(st.just("bot_stopped"), st.fixed_dictionaries({"t_ns": times, "pos": positions})),
-    st.tuples(st.just("bot_offset"), st.fixed_dictionaries({"t_ns": times, "pos": st.integers(0, 200_000_000)})),
     st.tuples(st.just("bot_text"), st.fixed_dictionaries({"t_ns": times, "text": cs.odd_text, "spaced": st.booleans()})),
-    st.tuples(st.just("interruption"), st.fixed_dictionaries({"t_ns": times, "pos": positions, "caller_onset": positions})),
+    st.tuples(st.just("interruption"), st.fixed_dictionaries({"t_ns": times, "pos": positions})),
     st.tuples(st.just("recording_started"), st.fixed_dictionaries({"t_ns": times})),
     st.tuples(st.just("set_recording"), st.fixed_dictionaries({"sample_rate": rates, "num_channels": st.sampled_from([1, 2])})),
     st.tuples(st.just("tool_call"), st.fixed_dictionaries(
@@ -424,7 +438,7 @@ call_ops = st.one_of(
 @given(ops=st.lists(call_ops, max_size=50), delivered=st.booleans(),
        recording=st.one_of(st.none(), st.just(("ok", {"samples": 1}))))
 def test_call_events_in_any_order_build_valid_payloads(ops, delivered, recording):
-    call = Call("prop-call")
+    call = PlacedCall("prop-call")  # edges placed as they come (the session resolves them later)
     for name, kwargs in ops:
         result = getattr(call, name)(**kwargs)
         if call.wall_origin is None:
@@ -453,29 +467,65 @@ def test_call_events_in_any_order_build_valid_payloads(ops, delivered, recording
 
 
 class RecordingSink:
-    """What the capture reports, checked as it comes."""
+    """What the capture reports (the CaptureSink protocol), checked as it comes."""
 
     def __init__(self) -> None:
         self.started = 0
         self.chunks: list[int] = []
         self.events: list[tuple] = []
 
-    def capture_started(self, sample_rate: Optional[int], t_ns: int, wall_origin: float) -> None:
+    def start(self, t_ns: int, wall_origin: float, sample_rate: Optional[int] = None) -> None:
         self.started += 1
         assert sample_rate is None or sample_rate > 0
         assert math.isfinite(wall_origin)
 
-    def capture_chunk(self, index: int, data: bytes, **kw: Any) -> None:
+    def attach_recording(self, timeline: Any, position_at: Any, health: Any) -> None:
+        pass
+
+    def chunk(self, index: int, data: bytes, sample_rate: Optional[int] = None, num_channels: Optional[int] = None) -> None:
         assert len(data) % 4 == 0 and len(data) > 0
         self.chunks.append(index)
 
-    def capture_event(self, kind: str, t_ns: int, pos: Optional[int], **kw: Any) -> None:
+    def audio_advanced(self) -> None:
+        pass
+
+    def _event(self, kind: str, t_ns: Any, *positions: Any) -> None:
         assert isinstance(t_ns, int), (kind, t_ns)
-        assert pos is None or (isinstance(pos, int) and pos >= 0), (kind, pos)
-        for k in ("user_end", "caller_onset"):
-            v = kw.get(k)
-            assert v is None or (isinstance(v, int) and v >= 0), (kind, k, v)
-        self.events.append((kind, t_ns, pos))
+        for pos in positions:
+            assert pos is None or isinstance(pos, int), (kind, pos)
+        self.events.append((kind, t_ns) + positions)
+
+    def recording_started(self, t_ns: int) -> None:
+        self._event("recording_started", t_ns)
+
+    def user_started(self, t_ns: int, head: Any = None, est: Any = None, prefer: str = "forward",
+                     stt_ruled: bool = False) -> None:
+        assert head is None or head >= 0
+        self._event("user_started", t_ns, head, est)
+
+    def user_stopped(self, t_ns: int, head: Any = None, est: Any = None) -> None:
+        assert head is None or head >= 0
+        self._event("user_stopped", t_ns, head, est)
+
+    def bot_started(self, t_ns: int, head: Any = None) -> None:
+        assert head is None or head >= 0
+        self._event("bot_started", t_ns, head)
+
+    def bot_stopped(self, t_ns: int, head: Any = None) -> None:
+        assert head is None or head >= 0
+        self._event("bot_stopped", t_ns, head)
+
+    def bot_text(self, t_ns: int, text: Any, spaced: bool = False) -> None:
+        self._event("bot_text", t_ns)
+
+    def interruption(self, t_ns: int, head: Any = None) -> None:
+        assert head is None or head >= 0
+        self._event("interruption", t_ns, head)
+
+    def end(self, t_ns: Any, reason: str) -> bool:
+        assert t_ns is None or isinstance(t_ns, int)
+        self.events.append(("end", t_ns))
+        return True
 
 
 @cs.property_settings(200)
@@ -504,8 +554,8 @@ def test_capture_never_raises_and_reports_sane_events(pushes, store, rate, mirro
             cap.position_at(max(0, clock.t - p.lag_ns))
             assert cap.position_at(clock.t) is None or cap.position_at(clock.t) >= 0
         cap.health()
-        cap.end(reason="done")
-        cap.end(reason="twice")  # idempotent
+        cap.end("done")
+        cap.end("twice")  # idempotent
         assert sink.started == 1
         assert sink.chunks == list(range(len(sink.chunks)))
         assert [e[0] for e in sink.events].count("end") == 1

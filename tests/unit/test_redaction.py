@@ -6,6 +6,8 @@ import re
 import pytest
 
 from pipecat_roark.call import Call
+
+from .test_call import PlacedCall
 from pipecat_roark.config import build_settings
 from pipecat_roark.models import CallEnded
 from pipecat_roark.redaction import REDACTION_FAILED, RedactionError, Redactor, build_redactor, luhn_ok
@@ -246,7 +248,7 @@ def test_build_settings_validates_redact():
 
 
 def _call_with_personal_data() -> Call:
-    c = Call("c1")
+    c = PlacedCall("c1")
     c.start(0, 1_800_000_000.0)
     c.set_recording(16000)
     c.user_started(1 * S, 16000)
@@ -317,7 +319,7 @@ def test_the_observer_validates_redact_and_warns_once_without_the_text():
         raise RuntimeError(text)
 
     roark = RoarkObserver(agent_id="a", base_url="http://127.0.0.1:9", redact=["email", boom])
-    call = roark._call
+    call = roark.session.call
     call.start(0, 1_800_000_000.0)
     call.transcription(1 * S, "I'm jane@x.com")
     call.transcription(3 * S, "and jane again")
@@ -326,7 +328,7 @@ def test_the_observer_validates_redact_and_warns_once_without_the_text():
     lines: list[str] = []
     sink = logger.add(lambda m: lines.append(str(m)), level="DEBUG", format="{level} | {message}")
     try:
-        payload = roark._build_ended(False)
+        payload = roark.session.build_ended(False)
     finally:
         logger.remove(sink)
     assert "jane" not in json.dumps(payload)

@@ -1,0 +1,382 @@
+"""One call's owner: its state, its edges, its events, its single end, its delivery.
+
+The recorder (inline, with positions on the recording) and the observer
+(from its own queue, with pipeline-clock times) feed a :class:`CallSession`
+through the named methods below; nothing here calls back up into them. The
+session
+
+- keeps the :class:`~pipecat_roark.call.Call` (pure state);
+- queues every speaking edge as a hint and resolves it on the recording once
+  the audio after it is there (:mod:`pipecat_roark.edges`);
+- fires the user's events (``on_turn_completed`` once a turn is closed *and*
+  its edges are resolved, ``on_metrics``, ...) as tasks of their own;
+- decides the end once, whoever asks first (an end frame at the recorder, a
+  Cancel/Stop seen by the observer, ``aflush``, teardown), and then hands
+  the payload to :class:`~pipecat_roark.delivery.CallDelivery`.
+
+Everything here is synchronous and O(1) per call from the frame path except
+``finalize``, which is the only coroutine that waits, and only on delivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, Callable, Optional
+
+from loguru import logger
+
+from .call import Call, Edge, TurnState
+from .delivery import HAND_OFF_SECS, CallDelivery
+from .edges import BACK, EdgeResolver, Hint
+from .replay import start_background
+from .summary import recording_health
+from .timeline import BOT, USER, Timeline
+
+#: How long the end of a call waits for the user's event handlers.
+EVENT_HANDLER_GRACE_SECS = 2.0
+
+
+class CallLog:
+    """loguru with the call id on every line."""
+
+    def __init__(self, call_id: str):
+        self._prefix = f"Roark call {call_id}: "
+        self._log = logger.bind(pipecat_call_id=call_id).opt(depth=1)
+
+    def debug(self, msg: str) -> None:
+        self._log.debug(self._prefix + msg)
+
+    def info(self, msg: str) -> None:
+        self._log.info(self._prefix + msg)
+
+    def warning(self, msg: str) -> None:
+        self._log.warning(self._prefix + msg)
+
+    def error(self, msg: str) -> None:
+        self._log.error(self._prefix + msg)
+
+    def exception(self, msg: str) -> None:
+        self._log.opt(exception=True).error(self._prefix + msg)
+
+
+class CallSession:
+    """The one owner of a call. See the module docstring."""
+
+    def __init__(self, call_id: str, settings: Any, *, delivery: CallDelivery, log: CallLog,
+                 fire: Callable[..., None], has_handlers: Callable[[str], bool], warn_once: Callable[[str, str], None],
+                 tracing: Any = None, spool: Any = None, client_factory: Optional[Callable[[], Any]] = None,
+                 on_redaction_failure: Optional[Callable[[str], None]] = None):
+        self.call_id = call_id
+        self.settings = settings
+        self.call = Call(call_id)
+        self.delivery = delivery
+        self.log = log
+        self._fire = fire
+        self._has_handlers = has_handlers
+        self._warn_once = warn_once
+        self._tracing = tracing
+        self._spool = spool
+        self._client_factory = client_factory
+        self._on_redaction_failure = on_redaction_failure
+        self._started = False
+        self._edges: Optional[EdgeResolver] = None
+        self._timeline: Optional[Timeline] = None
+        #: Position on the recording at a pipeline time (the recorder's estimate), for observer-side records.
+        self._position_at: Callable[[int], Optional[int]] = lambda t: None
+        self._recorder_present = False
+        self._health: Callable[[], dict] = lambda: {"tracked": False, "stored": False, "rate": None}
+        self._unreported: list[TurnState] = []  # closed assistant turns whose edges are not resolved yet
+        self.bot_spoke = False
+        self.final_task: Optional[asyncio.Task] = None
+        self.finalized = False
+        self._user_words_at: dict[int, int] = {}  # id(turn) -> pipeline time of its first words
+
+    # -- wiring (the recorder, at its start) -----------------------------------
+
+    def attach_recording(self, timeline: Optional[Timeline], position_at: Callable[[int], Optional[int]],
+                         health: Callable[[], dict]) -> None:
+        """The recorder is in the pipeline: edges are resolved on its timeline."""
+        self._recorder_present = True
+        self._timeline = timeline
+        self._edges = EdgeResolver(timeline) if timeline is not None else None
+        self._position_at = position_at
+        self._health = health
+
+    @property
+    def started(self) -> bool:
+        return self._started
+
+    @property
+    def ended(self) -> bool:
+        return self.call.ended
+
+    def position_at(self, t_ns: int) -> Optional[int]:
+        return self._position_at(t_ns)
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def start(self, t_ns: int, wall_origin: float, sample_rate: Optional[int] = None) -> None:
+        """The pipeline started (idempotent): call-started goes out in the background."""
+        if sample_rate:
+            self.call.set_recording(sample_rate, 2)
+        if self._started:
+            return
+        self._started = True
+        self.call.start(t_ns, wall_origin)
+        s = self.settings
+        meta = {"agentId": s.agent_id, "integrationId": s.integration_id,
+                "sampleRate": self.call.sample_rate, "numChannels": self.call.num_channels}
+        self.delivery.send_started(self.call.build_started(s, t_ns), meta)
+        if self._spool is not None and self._client_factory is not None:
+            # Whatever earlier calls on this machine left behind goes out now, paced.
+            start_background(self._spool, self._client_factory)
+        self.log.info(f"call started (agent {s.agent_id}), sending to {s.base_url}")
+
+    def recording_started(self, t_ns: int) -> None:
+        """Sample 0 of the recording was stored; it began at ``t_ns``."""
+        self.call.recording_started(t_ns)
+
+    def chunk(self, index: int, data: bytes, sample_rate: Optional[int] = None, num_channels: Optional[int] = None) -> None:
+        """A recording chunk, numbered in recording order."""
+        if sample_rate:  # a user's own processor decides its format
+            self.call.set_recording(sample_rate, num_channels or 2)
+        if self.settings.capture_audio:
+            self.delivery.add_chunk(index, data, self.call.sample_rate, self.call.num_channels)
+
+    def audio_advanced(self) -> None:
+        """The recording grew (called per audio frame: O(1) unless an edge is due)."""
+        edges = self._edges
+        if edges is not None and edges.due():
+            self._apply(edges.poll())
+
+    # -- speaking edges (hints: t = pipeline time, head = the side's track
+    #    position then, est = best estimate of the edge on that track) ---------
+
+    def user_started(self, t_ns: int, head: Optional[int] = None, est: Optional[int] = None,
+                     prefer: str = "forward", stt_ruled: bool = False) -> None:
+        turn = self.call.user_started(t_ns, stt_ruled=stt_ruled)
+        if turn is not None:
+            self._hint(Hint(USER, "start", t_ns, head, est, prefer, turn,
+                            prefer_fn=lambda: BACK if self._words_before(turn) else None), head)
+        self._report_turns()
+
+    def user_stopped(self, t_ns: int, head: Optional[int] = None, est: Optional[int] = None) -> None:
+        turn = self.call.user_stopped(t_ns)
+        if turn is not None:
+            self._hint(Hint(USER, "end", t_ns, head, est, target=turn), head)
+
+    def bot_started(self, t_ns: int, head: Optional[int] = None) -> None:
+        self.bot_spoke = True
+        turn = self.call.bot_started(t_ns)
+        if turn is not None:
+            self._hint(Hint(BOT, "start", t_ns, head, head, target=turn), head)
+        self._report_turns()
+
+    def bot_stopped(self, t_ns: int, head: Optional[int] = None) -> None:
+        turn = self.call.bot_stopped(t_ns)
+        if turn is not None:
+            self._hint(Hint(BOT, "end", t_ns, head, head, target=turn), head)
+        self._report_turns()
+
+    def bot_text(self, t_ns: int, text: Any, spaced: bool = False) -> None:
+        self.call.bot_text(t_ns, text, spaced)
+        self._report_turns()
+
+    def interruption(self, t_ns: int, head: Optional[int] = None) -> None:
+        self.call.interruption(t_ns, head)
+        self._report_turns()
+
+    def _hint(self, hint: Hint, head: Optional[int]) -> None:
+        if self._edges is None or head is None or hint.est is None:
+            return  # no recording: the frame's time is the edge
+        self._edges.add(hint)
+
+    def _words_before(self, turn: TurnState) -> bool:
+        """The turn's words were pushed before the ruling that started it (an STT-ruled start)."""
+        first = turn.first_text_t
+        return first is not None and turn.start_hint_t is not None and first <= turn.start_hint_t
+
+    def _apply(self, resolved: list[tuple[Hint, int]]) -> None:
+        rate = self._timeline.sample_rate if self._timeline is not None else 1
+        for hint, pos in resolved:
+            edge = Edge(hint.time_of(pos, rate), pos)
+            turn = hint.target
+            if hint.edge == "start":
+                user_end = None
+                if hint.side == BOT and self._timeline is not None:
+                    user_end = self._timeline.speech_end_before(USER, pos)
+                self.call.set_start(turn, edge, user_end=user_end)
+            else:
+                self.call.set_end(turn, edge)
+        self._report_turns()
+
+    # -- from the observer --------------------------------------------------
+
+    def transcription(self, t_ns: int, text: Any, user_id: Any = None, language: Any = None) -> None:
+        self.call.transcription(t_ns, text, user_id, language)
+        self._report_turns()
+
+    def tool_call(self, t_ns: int, tool_call_id: Any, name: Any, arguments: Any) -> None:
+        self.call.tool_call(t_ns, tool_call_id, name, arguments, pos=self.position_at(t_ns))
+
+    def tool_result(self, t_ns: int, tool_call_id: Any, result: Any, name: Any, arguments: Any, *, final: bool,
+                    error: Any, timeout_secs: Optional[float]) -> None:
+        self._tool_done(self.call.tool_result(t_ns, tool_call_id, result, name, arguments, pos=self.position_at(t_ns),
+                                              final=final, error=error, timeout_secs=timeout_secs))
+
+    def tool_cancelled(self, t_ns: int, tool_call_id: Any, name: Any, timed_out: bool) -> None:
+        self._tool_done(self.call.tool_cancelled(t_ns, tool_call_id, name, timed_out, pos=self.position_at(t_ns)))
+
+    def tool_failed(self, t_ns: int, name: Any, error: Any, final: bool) -> None:
+        tool = self.call.tool_failed(t_ns, name, error, self.position_at(t_ns), final=final)
+        if final:
+            self._tool_done(tool)
+
+    def metrics(self, t_ns: int, records: list[dict]) -> None:
+        self.call.add_metrics(t_ns, records, pos=self.position_at(t_ns))
+        self._fire("on_metrics", [dict(r) for r in records])
+
+    def error(self, t_ns: int, message: str, processor: Any, fatal: bool, category: Any) -> None:
+        state = self.call.error(t_ns, message, processor, fatal, category, self.position_at(t_ns))
+        if state is not None:
+            self._fire("on_error", {
+                "message": state.message, "processor": state.processor, "fatal": state.fatal,
+                "category": state.category, "timestamp": self.call._iso(t_ns),
+            })
+
+    def _tool_done(self, tool: Any) -> None:
+        if tool is None or not self._has_handlers("on_tool_completed"):
+            return
+        record = self.call.tool_report(tool)
+        if record is not None:
+            out = record.to_wire()
+            out["name"] = tool.name
+            self._fire("on_tool_completed", out)
+
+    def _report_turns(self) -> None:
+        closed = self.call.take_closed()
+        if closed:
+            self._unreported.extend(closed)
+        if not self._unreported:
+            return
+        if not self._has_handlers("on_turn_completed"):
+            self._unreported.clear()
+            return
+        # A turn is reported once its edges are on the recording (or the call is over).
+        ready = [t for t in self._unreported if self.call.ended or not t.edges_pending]
+        if not ready:
+            return
+        self._unreported = [t for t in self._unreported if t not in ready]
+        for turn in ready:
+            if turn.content:
+                self._fire("on_turn_completed", self.call.turn_report(turn))
+
+    # -- the end (once) -------------------------------------------------------
+
+    def end(self, t_ns: Optional[int], reason: str) -> bool:
+        """End the call now (the first caller wins). True if this call ended it."""
+        if self.call.ended:
+            return False
+        if not self._started:
+            # Ended before it started (e.g. cancelled during setup): still a call.
+            self.start(t_ns or 0, time.time() - (t_ns or 0) / 1e9)
+        if t_ns is None or (self.call.started_t is not None and t_ns < self.call.started_t):
+            t_ns = self.call.started_t or 0
+        self.call.end(t_ns, reason)
+        if self._edges is not None:
+            self._apply(self._edges.poll(final=True))
+        # Before the tail's uploads start: no URL fetched for a chunk that never comes.
+        self.delivery.mark_ending()
+        self.call.close_all()
+        self._report_turns()
+        self.log.info(f"call ended ({reason}); delivering")
+        self.final_task = asyncio.get_running_loop().create_task(self._finalize())
+        return True
+
+    async def _finalize(self) -> bool:
+        tracing = self._tracing
+        if tracing is not None:
+            tracing.call_ending()  # spans ended so far go out ahead of call-ended
+        try:
+            ok = await self.delivery.finish(
+                lambda delivered: self.build_ended(
+                    delivered, extra=tracing.ended_fields() if tracing is not None else None,
+                )
+            )
+        except Exception:
+            self.log.exception("finalization failed")
+            ok = False
+        finally:
+            self.finalized = True
+        st = self.delivery.stats
+        audio = f"{st.chunks_delivered}/{st.chunks_produced} recording chunks"
+        if ok:
+            self.log.info(f"call delivered to Roark ({audio})")
+        elif st.ended_spooled:
+            self.log.info(f"call kept in the disk spool for later delivery ({audio} delivered so far)")
+        else:
+            self.log.error(f"call-ended could not be delivered ({audio}); see the warnings above")
+        return ok
+
+    def build_ended(self, delivered: bool, extra: Optional[dict] = None) -> dict[str, Any]:
+        """call-ended, once the recording's fate is known (every upload done or given up)."""
+        call, st = self.call, self.delivery.stats
+        recording = None
+        try:
+            origin = call.recording_started_t if call.recording_started_t is not None else call.started_t
+            call_ms = (call.ended_t - origin) / 1e6 if call.ended_t is not None and origin is not None else None
+            recording = recording_health(
+                capture_audio=self.settings.capture_audio,
+                recorder_present=self._recorder_present,
+                capture=self._health(),
+                chunks_produced=st.chunks_produced,
+                chunks_delivered=st.chunks_delivered,
+                chunks_lost=st.chunks_lost,
+                call_ms=call_ms,
+                bot_spoke=self.bot_spoke or any(t.role == "assistant" and t.spoken for t in call.turns),
+                user_spoke=any(t.role == "user" for t in call.turns),
+            )
+            bot = recording[1].get("channels", {}).get("bot", {})
+            if bot and not bot.get("sound") and self.bot_spoke:
+                self._warn_once(
+                    "bot-silent",
+                    "the bot channel of the recording is silent although the bot spoke: roark.audio_processor "
+                    "must be placed right after transport.output() (placed earlier it never sees the bot's audio)",
+                )
+        except Exception:
+            self.log.exception("could not assess the recording")
+        payload = call.build_ended(self.settings, now_wall=time.time(), recording_delivered=delivered,
+                                   extra=extra, recording=recording, on_redaction_failure=self._on_redaction_failure)
+        self._fire("on_call_ended", dict(payload.get("callSummary") or {}), payload)
+        return payload
+
+    async def wait_final(self, timeout: float) -> bool:
+        """Wait (at most ``timeout``) for the call to be delivered or spooled.
+
+        Finalization is bounded by the same deadline and hands over to the
+        spool at the first sign of trouble; this bound is the backstop. The
+        host's cancellation is honoured at once: what is not delivered yet
+        gets a short, bounded hand-off to the spool, then the cancellation
+        goes on.
+        """
+        task = self.final_task
+        if task is None:
+            return False
+        try:
+            done, _ = await asyncio.wait([task], timeout=timeout)
+        except asyncio.CancelledError:
+            await self._hand_off(task)
+            raise
+        if not done:
+            await self._hand_off(task)
+            return False
+        return not task.cancelled() and task.exception() is None and bool(task.result())
+
+    async def _hand_off(self, task: asyncio.Task) -> None:
+        self.delivery.hand_off()
+        try:
+            await asyncio.wait([task], timeout=HAND_OFF_SECS)
+        finally:
+            if not task.done():
+                self.delivery.abort()
