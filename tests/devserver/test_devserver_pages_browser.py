@@ -54,7 +54,7 @@ async def _check_metric_rows(b: Browser) -> None:
     ttfb = await b.eval("[...document.querySelectorAll('#ttfb tbody tr td')].map(td => td.textContent)")
     assert ttfb[:5] == ["#0 caller", "0:00.1", "30 ms", "20 ms", "–"] and ttfb[-1] == "#1 · cut off by the caller"
     heads = await b.eval("[...document.querySelectorAll('#ttfb thead th')].map(th => th.textContent)")
-    assert heads[-1] == "bot's reply"
+    assert heads == ["turn", "at", "STT TTFB", "LLM TTFB", "TTS TTFB", "bot's reply"]
     assert await b.eval("document.querySelector('.tool[data-tool-call-id=\"t1\"] .tool-status').textContent") == "failed"
     assert "db down" in await b.eval("document.querySelector('.tool[data-tool-call-id=\"t1\"] .tool-error').textContent")
     assert await b.eval("document.getElementById('health-status').dataset.status") == "degraded"

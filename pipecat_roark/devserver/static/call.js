@@ -528,7 +528,7 @@
     const rows = data.ttfb || [];
     if (!rows.length) { box.appendChild(el("p", "muted", "No TTFB measured (enable_metrics=True in PipelineParams).")); return; }
     const kinds = ["stt", "llm", "tts"].concat([...new Set(rows.flatMap((r) => Object.keys(r)))]
-      .filter((k) => !["turnIndex", "interrupted", "role", "offsetMs", "stt", "llm", "tts"].includes(k)));
+      .filter((k) => !["turnIndex", "interrupted", "role", "offsetMs", "replyTurnIndex", "replyCause", "stt", "llm", "tts"].includes(k)));
     const body = rows.map((r) => [
       r.turnIndex === null || r.turnIndex === undefined ? "–" : `#${r.turnIndex} ${r.role === "assistant" ? "bot" : r.role === "user" ? "caller" : ""}`,
       isOffset(r.offsetMs) ? fmtOffset(r.offsetMs) : "–",
