@@ -111,6 +111,17 @@ def init_argument_names(cls: type) -> frozenset[str]:
     return frozenset(names)
 
 
+#: Pipecat observer arguments accepted whatever Pipecat is installed:
+#: ``observe_every_push`` arrived in 1.12, and older versions' ``BaseObject``
+#: swallows it harmlessly, so code written for 1.12+ still constructs there.
+PIPECAT_OBSERVER_ARGUMENTS = frozenset({"name", "observe_every_push"})
+
+
+def observer_argument_names(cls: type) -> frozenset[str]:
+    """What ``cls(**kwargs)`` accepts: its MRO's arguments plus Pipecat's observer ones."""
+    return init_argument_names(cls) | PIPECAT_OBSERVER_ARGUMENTS
+
+
 def check_unknown_kwargs(kwargs: Mapping[str, Any], known_names: Iterable[str], owner: str = "RoarkObserver") -> None:
     """Raise TypeError naming every argument not in ``known_names``.
 

@@ -49,7 +49,7 @@ from pipecat.processors.frame_processor import FrameDirection
 from .call import Call
 from .client import RoarkClient
 from .config import DEFAULT_FINALIZE_TIMEOUT_SECS, Settings, build_settings, resolve_call_id
-from .config import check_unknown_kwargs, init_argument_names  # issue 13: reject misspelled arguments
+from .config import check_unknown_kwargs, observer_argument_names  # issue 13: reject misspelled arguments
 from .delivery import CallDelivery
 from .replay import start_background
 from .spool import DEFAULT_MAX_BYTES as DEFAULT_SPOOL_MAX_BYTES
@@ -218,7 +218,7 @@ class RoarkObserver(BaseObserver):
         redact: Any = None,
         **kwargs: Any,
     ):
-        check_unknown_kwargs(kwargs, init_argument_names(type(self)))  # issue 13: before BaseObject swallows them
+        check_unknown_kwargs(kwargs, observer_argument_names(type(self)))  # issue 13: before BaseObject swallows them
         if _SUPPORTS_FIRST_PUSH:
             kwargs.setdefault("observe_every_push", False)
         super().__init__(**kwargs)

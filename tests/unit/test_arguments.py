@@ -11,6 +11,7 @@ from pipecat_roark.config import (
     check_unknown_kwargs,
     env_value,
     init_argument_names,
+    observer_argument_names,
     resolve_spool_dir,
 )
 
@@ -60,6 +61,8 @@ class _Leaf(_Mid):
 
 def test_init_argument_names_walks_the_mro():
     assert init_argument_names(_Leaf) == {"agent_id", "api_key", "observe_every_push", "name"}
+    assert init_argument_names(_Base) == {"name"}
+    assert observer_argument_names(_Base) == {"name", "observe_every_push"}
 
 
 def test_pipecat_base_observer_arguments_are_legitimate():

@@ -76,6 +76,8 @@ def test_a_misspelled_argument_fails_with_a_suggestion(typo, suggestion):
 def test_pipecat_base_arguments_are_still_accepted():
     roark = RoarkObserver(agent_id="a", api_key="k", name="my-roark")
     assert roark.name == "my-roark"
+    # 1.12+ reads it; older Pipecat ignores it: accepted on both.
+    RoarkObserver(agent_id="a", api_key="k", observe_every_push=False)
 
 
 def test_agent_id_must_be_a_string():
