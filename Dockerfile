@@ -4,9 +4,10 @@
 # /app/bot.py and awaits its bot(runner_args) once per session, with the
 # session's Daily room, WebRTC connection or WebSocket in runner_args.
 #
-# Build from the repository root. Pipecat Cloud runs arm64 by default:
-#   docker build --platform linux/arm64 -t <registry-user>/pipecat-roark-example:0.1 .
-# or let `pcc deploy` / `pipecat cloud deploy` build it in the cloud.
+# Built by Pipecat Cloud itself: `pipecat cloud deploy` from the repository
+# root uploads the build context (filtered by .dockerignore) and builds this
+# file (see pcc-deploy.toml). To try it locally:
+#   docker build --platform linux/arm64 -t pipecat-roark-example .
 FROM dailyco/pipecat-base:latest
 
 # This checkout of pipecat-roark, then the example's Pipecat services and

@@ -1,5 +1,9 @@
 """A foundational voice assistant (Deepgram -> OpenAI -> Cartesia) whose every call goes to Roark.
 
+Install first, from the repository root: ``pip install -e ".[example]"``
+(pipecat-roark plus Pipecat's Deepgram, OpenAI, Cartesia, Silero, transports
+and development runner). Then copy ``.env.example`` to ``.env`` and fill it in.
+
 One file, two ways to run it:
 
 - self-hosted, with Pipecat's development runner::
@@ -8,13 +12,15 @@ One file, two ways to run it:
       python examples/bot.py --transport daily    # needs DAILY_API_KEY; the runner makes the room
       python examples/bot.py --transport twilio --proxy <your-public-host>
 
-- on Pipecat Cloud: the ``dailyco/pipecat-base`` image imports ``/app/bot.py``
-  and awaits ``bot(runner_args)`` once per session (see the repository's
-  ``Dockerfile`` and ``pcc-deploy.toml``).
+- on Pipecat Cloud: ``pipecat cloud deploy`` builds the repository's
+  ``Dockerfile`` in the cloud; its ``dailyco/pipecat-base`` image imports
+  ``/app/bot.py`` and awaits ``bot(runner_args)`` once per session (see
+  ``pcc-deploy.toml`` and ``.env.cloud.example``).
 
 Environment: DEEPGRAM_API_KEY, OPENAI_API_KEY, CARTESIA_API_KEY (optionally
 CARTESIA_VOICE_ID), ROARK_API_KEY (and optionally ROARK_INTEGRATION_ID,
-ROARK_BASE_URL, ROARK_OBSERVABILITY_ENABLED).
+ROARK_BASE_URL, ROARK_OBSERVABILITY_ENABLED, ROARK_SPOOL_DIR). An empty value
+means unset, as if the line were absent.
 
 Written for Pipecat 1.x (checked against 1.14). On 0.0.10x the names differ:
 ``PipelineWorker``/``WorkerRunner`` are ``PipelineTask``/``PipelineRunner``
@@ -54,6 +60,19 @@ GREETING = "Greet the caller in one short sentence and ask how you can help."
 DEFAULT_CARTESIA_VOICE = "71a7ad14-091c-4e8e-a314-022ece01c121"
 
 
+def env(name: str, default: str | None = None) -> str | None:
+    """An environment variable; empty (``NAME=`` in a copied .env) means unset."""
+    value = (os.getenv(name) or "").strip()
+    return value or default
+
+
+def required_env(name: str) -> str:
+    value = env(name)
+    if value is None:
+        raise RuntimeError(f"{name} is not set: put it in .env (self-hosted) or the agent's secret set (Pipecat Cloud)")
+    return value
+
+
 def _daily_params():
     from pipecat.transports.daily.transport import DailyParams  # pipecat-ai[daily]
 
@@ -87,14 +106,14 @@ def build_pipeline(transport: BaseTransport, runner_args: RunnerArguments) -> tu
         runner_args=runner_args,
     )
 
-    stt = DeepgramSTTService(api_key=os.environ["DEEPGRAM_API_KEY"])
+    stt = DeepgramSTTService(api_key=required_env("DEEPGRAM_API_KEY"))
     llm = OpenAILLMService(
-        api_key=os.environ["OPENAI_API_KEY"],
+        api_key=required_env("OPENAI_API_KEY"),
         settings=OpenAILLMService.Settings(system_instruction=SYSTEM_PROMPT),
     )
     tts = CartesiaTTSService(
-        api_key=os.environ["CARTESIA_API_KEY"],
-        settings=CartesiaTTSService.Settings(voice=os.getenv("CARTESIA_VOICE_ID", DEFAULT_CARTESIA_VOICE)),
+        api_key=required_env("CARTESIA_API_KEY"),
+        settings=CartesiaTTSService.Settings(voice=env("CARTESIA_VOICE_ID", DEFAULT_CARTESIA_VOICE)),
     )
 
     context = LLMContext()

@@ -5,7 +5,7 @@
     worker = PipelineWorker(pipeline, observers=[roark])
 """
 
-__version__ = "0.1.0"
+__version__ = "0.3.0"
 
 __all__ = ["RoarkObserver", "RoarkAudioRecorder", "__version__"]
 

@@ -142,9 +142,17 @@ def stderr_sink(message: str) -> None:
     sys.stderr.write(message)
 
 
+#: The console format of every command (`dev`, `demo`, `replay`): time, level, message.
+#: With -v the commands use loguru's default format, which adds where each line came from.
+CONSOLE_FORMAT = "<green>{time:HH:mm:ss.SSS}</green> <level>{level: <7}</level> {message}"
+
+
 def _configure_logging(verbose: bool) -> None:
     logger.remove()
-    logger.add(stderr_sink, level="DEBUG" if verbose else "INFO", colorize=sys.stderr.isatty())
+    if verbose:
+        logger.add(stderr_sink, level="DEBUG", colorize=sys.stderr.isatty())
+    else:
+        logger.add(stderr_sink, level="INFO", format=CONSOLE_FORMAT, colorize=sys.stderr.isatty())
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -6,14 +6,17 @@ message that names the fix. Nothing here touches the network.
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import ipaddress
 import json
 import math
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from functools import lru_cache
 from typing import Any, Optional
 from urllib.parse import urlparse
 
@@ -26,6 +29,7 @@ DEFAULT_BASE_URL = "https://api.roark.ai"
 DEFAULT_CHUNK_BYTES = 256 * 1024
 #: Upper bound on the time finalization may take once the call has ended.
 DEFAULT_FINALIZE_TIMEOUT_SECS = 10.0
+#: Words that turn something off, in arguments and environment variables alike.
 _FALSY = {"false", "0", "no", "off"}
 
 
@@ -69,6 +73,73 @@ def is_loopback_url(url: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def env_value(env: Mapping[str, str], name: str) -> Optional[str]:
+    """An environment variable, stripped; empty or blank means unset.
+
+    A ``.env`` copied from ``.env.example`` has ``NAME=`` lines: they must
+    behave as if the line were absent, not as an empty key or URL.
+    """
+    value = env.get(name)
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+@lru_cache(maxsize=None)
+def init_argument_names(cls: type) -> frozenset[str]:
+    """Every keyword argument some ``__init__`` in ``cls``'s MRO declares.
+
+    For RoarkObserver that is its own arguments plus what Pipecat's
+    ``BaseObserver`` / ``BaseObject`` take (``name``, ``observe_every_push``
+    on 1.12+, ``task_manager`` on 1.x), whichever Pipecat is installed.
+    """
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None or klass is object:
+            continue
+        try:
+            params = inspect.signature(init).parameters.values()
+        except (TypeError, ValueError):  # pragma: no cover - C-level __init__
+            continue
+        for p in params:
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self":
+                names.add(p.name)
+    return frozenset(names)
+
+
+#: Pipecat observer arguments accepted whatever Pipecat is installed:
+#: ``observe_every_push`` arrived in 1.12, and older versions' ``BaseObject``
+#: swallows it harmlessly, so code written for 1.12+ still constructs there.
+PIPECAT_OBSERVER_ARGUMENTS = frozenset({"name", "observe_every_push"})
+
+
+def observer_argument_names(cls: type) -> frozenset[str]:
+    """What ``cls(**kwargs)`` accepts: its MRO's arguments plus Pipecat's observer ones."""
+    return init_argument_names(cls) | PIPECAT_OBSERVER_ARGUMENTS
+
+
+def check_unknown_kwargs(kwargs: Mapping[str, Any], known_names: Iterable[str], owner: str = "RoarkObserver") -> None:
+    """Raise TypeError naming every argument not in ``known_names``.
+
+    Pipecat's ``BaseObject`` swallows unknown keyword arguments, so without
+    this a typo such as ``api_kye=`` would be accepted silently and the real
+    argument left at its default. Each unknown name gets the closest known
+    one as a suggestion.
+    """
+    known = sorted(set(known_names))
+    unknown = [name for name in kwargs if name not in known]
+    if not unknown:
+        return
+    parts = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        parts.append(f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name))
+    noun = "an unexpected keyword argument" if len(unknown) == 1 else "unexpected keyword arguments"
+    raise TypeError(f"{owner} got {noun}: {', '.join(parts)}. Valid arguments: {', '.join(known)}")
 
 
 def _opt_str(name: str, value: Any) -> Optional[str]:
@@ -139,13 +210,20 @@ def resolve_call_id(pipecat_call_id: Optional[str], runner_args: Any) -> str:
 
 
 def resolve_spool_dir(spool_dir: Any, env: Mapping[str, str]) -> Optional[Path]:
-    """None: the default (``ROARK_SPOOL_DIR`` or a per-user directory); False: no spool."""
+    """None: the default (``ROARK_SPOOL_DIR`` or a per-user directory); False: no spool.
+
+    The words that turn the spool off in ``ROARK_SPOOL_DIR`` (``off``,
+    ``false``, ``no``, ``0``, any case) turn it off as ``spool_dir=`` too,
+    rather than naming a directory called ``off``.
+    """
     if spool_dir is False:
         return None
     if spool_dir is None or spool_dir is True:
-        if env.get("ROARK_SPOOL_DIR", "").strip().lower() in _FALSY:
+        if (env_value(env, "ROARK_SPOOL_DIR") or "").lower() in _FALSY:
             return None
         return default_spool_dir(env)
+    if isinstance(spool_dir, str) and spool_dir.strip().lower() in _FALSY:
+        return None
     if isinstance(spool_dir, (str, os.PathLike)) and str(spool_dir).strip():
         return Path(spool_dir).expanduser()
     raise TypeError(
@@ -163,8 +241,8 @@ def _check_spool_max_bytes(value: Any) -> int:
 
 
 def observability_enabled(env: Mapping[str, str]) -> bool:
-    value = env.get("ROARK_OBSERVABILITY_ENABLED")
-    return value is None or value.strip().lower() not in _FALSY
+    value = env_value(env, "ROARK_OBSERVABILITY_ENABLED")
+    return value is None or value.lower() not in _FALSY
 
 
 def build_settings(
@@ -186,7 +264,12 @@ def build_settings(
     env: Optional[Mapping[str, str]] = None,
 ) -> Settings:
     env = os.environ if env is None else env
-    if not isinstance(agent_id, str) or not agent_id.strip():
+    if agent_id is not None and not isinstance(agent_id, str):
+        raise TypeError(
+            f"RoarkObserver: agent_id must be a string, got {type(agent_id).__name__} ({agent_id!r}); "
+            f"e.g. agent_id=\"support-bot-v3\" (or agent_id=str({agent_id!r}))"
+        )
+    if agent_id is None or not agent_id.strip():
         raise ValueError(
             "RoarkObserver: agent_id is required: a stable id for this agent, e.g. agent_id=\"support-bot-v3\""
         )
@@ -204,9 +287,9 @@ def build_settings(
         raise ValueError("RoarkObserver: finalize_timeout_secs must be a positive number of seconds")
     redactor = build_redactor(redact)
 
-    api_key = _opt_str("api_key", api_key) or env.get("ROARK_API_KEY") or None
-    integration_id = _opt_str("roark_integration_id", roark_integration_id) or env.get("ROARK_INTEGRATION_ID") or None
-    url = _opt_str("base_url", base_url) or env.get("ROARK_BASE_URL") or DEFAULT_BASE_URL
+    api_key = _opt_str("api_key", api_key) or env_value(env, "ROARK_API_KEY")
+    integration_id = _opt_str("roark_integration_id", roark_integration_id) or env_value(env, "ROARK_INTEGRATION_ID")
+    url = _opt_str("base_url", base_url) or env_value(env, "ROARK_BASE_URL") or DEFAULT_BASE_URL
     url = _check_base_url(url)
 
     enabled, reason = True, None

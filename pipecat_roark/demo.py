@@ -423,7 +423,7 @@ def configure_demo_logging(verbose: bool) -> None:
     in their own logs. Pipecat's DEBUG/INFO chatter, the dev server's
     per-request lines and the harness's are hidden unless ``verbose``.
     """
-    from .cli import stderr_sink
+    from .cli import CONSOLE_FORMAT, stderr_sink
 
     logger.remove()
     colorize = sys.stderr.isatty()
@@ -438,7 +438,8 @@ def configure_demo_logging(verbose: bool) -> None:
         quiet = name.startswith(("pipecat_roark.devserver", "pipecat_roark.testing"))
         return level >= (20 if ours and not quiet else 30)  # INFO / WARNING
 
-    logger.add(stderr_sink, level="INFO", filter=keep, format="  <level>{level: <7}</level> {message}", colorize=colorize)
+    # The same format as `pipecat-roark dev` (cli.CONSOLE_FORMAT).
+    logger.add(stderr_sink, level="INFO", filter=keep, format=CONSOLE_FORMAT, colorize=colorize)
 
 
 def add_demo_command(subparsers: "argparse._SubParsersAction") -> None:

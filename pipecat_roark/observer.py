@@ -48,6 +48,7 @@ from ._compat import start_field
 from .capture import Capture, end_reason
 from .client import RoarkClient
 from .config import DEFAULT_FINALIZE_TIMEOUT_SECS, Settings, build_settings, resolve_call_id
+from .config import check_unknown_kwargs, observer_argument_names  # issue 13: reject misspelled arguments
 from .delivery import CallDelivery
 from .metrics import is_initial_zero_frame, kind_from_name, to_records
 from .recorder import AudioTap, RoarkAudioRecorder
@@ -171,6 +172,7 @@ class RoarkObserver(BaseObserver):
         redact: Any = None,
         **kwargs: Any,
     ):
+        check_unknown_kwargs(kwargs, observer_argument_names(type(self)))  # issue 13: before BaseObject swallows them
         if _SUPPORTS_FIRST_PUSH:
             kwargs.setdefault("observe_every_push", False)
         super().__init__(**kwargs)

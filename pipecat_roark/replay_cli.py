@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from .config import DEFAULT_BASE_URL, _check_base_url, is_loopback_url
+from .config import DEFAULT_BASE_URL, _check_base_url, env_value, is_loopback_url
 from .spool import DEFAULT_MAX_BYTES, Spool, SpoolIO, default_spool_dir
 
 
@@ -39,11 +39,11 @@ def run_replay(args: argparse.Namespace) -> int:
     if args.list:
         return _list(spool, args.json)
     try:
-        base_url = _check_base_url(args.base_url or os.environ.get("ROARK_BASE_URL") or DEFAULT_BASE_URL)
+        base_url = _check_base_url(args.base_url or env_value(os.environ, "ROARK_BASE_URL") or DEFAULT_BASE_URL)
     except ValueError as e:
         print(f"error: {str(e).replace('RoarkObserver: base_url', '--base-url')}", file=sys.stderr)
         return 2
-    key = os.environ.get("ROARK_API_KEY")
+    key = env_value(os.environ, "ROARK_API_KEY")
     if not key and not is_loopback_url(base_url):
         print("error: set ROARK_API_KEY to replay calls to Roark", file=sys.stderr)
         return 2

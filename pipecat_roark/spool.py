@@ -51,7 +51,7 @@ _CHUNK_RE = re.compile(r"^chunk-(\d{6,})\.pcm$")
 
 def default_spool_dir(env: Mapping[str, str] = os.environ) -> Path:
     """``ROARK_SPOOL_DIR``, else a per-user state directory."""
-    explicit = env.get("ROARK_SPOOL_DIR")
+    explicit = (env.get("ROARK_SPOOL_DIR") or "").strip()  # empty means unset
     if explicit:
         return Path(explicit).expanduser()
     if sys.platform == "win32":  # pragma: no cover

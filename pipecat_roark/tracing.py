@@ -71,7 +71,7 @@ from loguru import logger
 from .client import is_retryable_status, parse_retry_after
 
 TRACES_PATH = "/v1/traces"
-INSTALL_HINT = 'pip install "pipecat-roark[tracing]"'
+INSTALL_HINT = 'pip install "pipecat-roark[tracing]" (in a clone of the repository: pip install -e ".[tracing]")'
 #: The modules of the extra, and what each one is for.
 _REQUIRED = (
     ("opentelemetry.sdk.trace", "opentelemetry-sdk"),

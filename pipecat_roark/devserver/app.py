@@ -238,7 +238,13 @@ async def handle_event(request: web.Request) -> web.StreamResponse:
     problems = checks.check_event(payload)
     for p in problems:
         logger.warning("devserver: call {} {}: {}", call_id, name, p)
-    logger.info("devserver: {} for call {} ({} problem(s))", name, call_id, len(problems))
+    # One INFO line per call (its call-ended); everything else is DEBUG.
+    if name == "call-ended":
+        rec = state.store.get_call(call_id)
+        chunks = len(rec.chunks) if rec is not None else 0
+        logger.info("devserver: call {} ended: {} chunk(s), {} problem(s)", call_id, chunks, len(problems))
+    else:
+        logger.debug("devserver: {} for call {} ({} problem(s))", name, call_id, len(problems))
     state.notify()
     if not known:
         return _json_error(400, f"unknown event {name!r}")
@@ -336,7 +342,8 @@ async def handle_put(request: web.Request) -> web.StreamResponse:
         state.notify()
         return _s3_error(403, "AccessDenied", "Upload URL already used")
     store.save_chunk(info.call_id, info.chunk_index, data, request.headers.get("Content-Type"), info.token)
-    logger.info("devserver: call {} chunk {} ({} bytes)", info.call_id, info.chunk_index, len(data))
+    # DEBUG: a long call makes hundreds of chunks; the call's INFO line is its call-ended.
+    logger.debug("devserver: call {} chunk {} ({} bytes)", info.call_id, info.chunk_index, len(data))
     state.notify()
     return web.Response(status=200, headers={"ETag": f'"{hashlib.md5(data).hexdigest()}"'})
 
@@ -373,7 +380,7 @@ async def handle_traces(request: web.Request) -> web.StreamResponse:
                 "devserver: {} span(s) name no call (resource attribute pipecat.call.id / roark.external_id missing)", n
             )
         else:
-            logger.info("devserver: {} span(s) for call {}", n, cid)
+            logger.debug("devserver: {} span(s) for call {}", n, cid)
     if stored < len(spans):
         logger.debug("devserver: {} span(s) already stored (exporter retry)", len(spans) - stored)
     state.notify()
@@ -419,7 +426,7 @@ async def handle_api_json(request: web.Request) -> web.StreamResponse:
     rec = _get_record(request)
     pcm = _state(request).store.pcm(rec.call_id)
     data = view.detail(rec, pcm, _default_rate(request), with_peaks=False)
-    fname = f"{view.call_path(rec.call_id)[:80]}.json"
+    fname = view.download_name(rec.call_id, "json")
     return web.Response(
         text=json.dumps(data, indent=2, ensure_ascii=False), content_type="application/json",
         headers={"Content-Disposition": f'attachment; filename="{fname}"'},
@@ -432,7 +439,7 @@ async def handle_api_wav(request: web.Request) -> web.StreamResponse:
     if not rec.chunks:
         return _json_error(404, "no audio chunk received for this call")
     data = store.wav_bytes(rec.call_id, _default_rate(request))
-    fname = f"{view.call_path(rec.call_id)[:80]}.wav"
+    fname = view.download_name(rec.call_id, "wav")
     headers = {
         "Content-Disposition": f'inline; filename="{fname}"',
         "Cache-Control": "no-store",
@@ -482,7 +489,7 @@ async def handle_api_export(request: web.Request) -> web.StreamResponse:
     data = view.detail(rec, pcm, rate)
     fmt = wav.recording_format(rec.ended, rate)
     html = view.export_html(data, wav.to_wav(pcm, fmt.rate, fmt.channels) if pcm else None)
-    fname = f"call-{view.call_path(rec.call_id)[:80]}.html"
+    fname = view.download_name(rec.call_id, "html")
     return web.Response(
         text=html, content_type="text/html",
         headers={"Content-Disposition": f'attachment; filename="{fname}"'},

@@ -324,6 +324,14 @@ def check_turn(turn: Any, where: str = "turn") -> list[str]:
                 problems.append(f"{where}: {key} is only meaningful on assistant turns")
     if "bargeInLatencyMs" in turn and turn.get("interrupted") is not True:
         problems.append(f"{where}: bargeInLatencyMs sent on a turn that is not interrupted")
+    if "interruptionCause" in turn:
+        cause = turn["interruptionCause"]
+        if cause not in ("caller", "pipeline"):
+            problems.append(f"{where}: interruptionCause must be 'caller' or 'pipeline', got {cause!r}")
+        if turn.get("interrupted") is not True:
+            problems.append(f"{where}: interruptionCause sent on a turn that is not interrupted")
+        if role == "user":
+            problems.append(f"{where}: interruptionCause is only meaningful on assistant turns")
     return problems
 
 

@@ -32,7 +32,7 @@ CALL_ID_KEYS = ("pipecat.call.id", "roark.external_id")
 MAX_INFLATED = 64 * 1024 * 1024
 PROTOBUF_TYPES = ("application/x-protobuf", "application/protobuf")
 JSON_TYPES = ("application/json",)
-INSTALL_HINT = 'pip install "pipecat-roark[tracing]"'
+INSTALL_HINT = 'pip install "pipecat-roark[tracing]" (in a clone of the repository: pip install -e ".[tracing]")'
 
 SPAN_KINDS = {0: "unspecified", 1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
 STATUS_CODES = {0: "unset", 1: "ok", 2: "error"}

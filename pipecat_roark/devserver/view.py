@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from pathlib import Path
 from typing import Any, Optional
 from urllib.parse import quote
@@ -23,6 +24,13 @@ PEAK_BUCKETS = 2000
 def call_path(call_id: str) -> str:
     # safe="" so a "/" or "?" inside a call id cannot change the route.
     return quote(call_id, safe="")
+
+
+def download_name(call_id: str, ext: str) -> str:
+    """``<call id>.<ext>`` as a file name: characters a file system or a
+    Content-Disposition header would choke on become ``_``."""
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", call_id).strip(".")[:120] or "call"
+    return f"{stem}.{ext}"
 
 
 def _duration_s(rec: CallRecord) -> Optional[float]:
@@ -73,6 +81,31 @@ def _int(v: Any) -> Optional[int]:
     return v if isinstance(v, int) and not isinstance(v, bool) else None
 
 
+INTERRUPTION_CAUSES = ("caller", "pipeline")
+
+
+def interruption_cause(turn: dict) -> Optional[str]:
+    """Who cut an assistant turn off: "caller" (a barge-in) or "pipeline".
+
+    "pipeline": the bot was cut off while the caller was silent (the
+    pipeline interrupted itself, e.g. after a late transcript). A turn marked
+    interrupted without ``interruptionCause`` (older clients) is a barge-in.
+    """
+    if turn.get("role") != "assistant" or turn.get("interrupted") is not True:
+        return None
+    cause = turn.get("interruptionCause")
+    return cause if cause in INTERRUPTION_CAUSES else "caller"
+
+
+def interruption_counts(transcript: list) -> dict[str, int]:
+    counts = dict.fromkeys(INTERRUPTION_CAUSES, 0)
+    for t in transcript:
+        cause = interruption_cause(t) if isinstance(t, dict) else None
+        if cause:
+            counts[cause] += 1
+    return counts
+
+
 def latency_rows(transcript: list) -> list[dict[str, Any]]:
     """Assistant turns with a response latency or a barge-in, for the latency row."""
     rows = []
@@ -88,6 +121,7 @@ def latency_rows(transcript: list) -> list[dict[str, Any]]:
             "endOffsetMs": _int(t.get("endAudioOffsetMs")),
             "latencyMs": latency,
             "interrupted": bool(t.get("interrupted")),
+            "cause": interruption_cause(t),
             "bargeInMs": barge,
             "content": t.get("content"),
         })
@@ -129,7 +163,25 @@ def ttfb_rows(metrics: list, transcript: list) -> list[dict[str, Any]]:
         turn = transcript[i] if i is not None and 0 <= i < len(transcript) and isinstance(transcript[i], dict) else {}
         row["role"] = turn.get("role")
         row["offsetMs"] = _int(turn.get("audioOffsetMs"))
+        # The measurements of a caller's turn belong to the bot's reply to it:
+        # "interrupted" says that reply was cut off, so name the reply.
+        reply = _reply_index(transcript, i)
+        row["replyTurnIndex"] = reply
+        row["replyCause"] = interruption_cause(transcript[reply]) if reply is not None else None
     return rows
+
+
+def _reply_index(transcript: list, i: Optional[int]) -> Optional[int]:
+    """The assistant turn answering turn ``i`` (itself if it is one), if any."""
+    if i is None or not 0 <= i < len(transcript):
+        return None
+    for j in range(i, len(transcript)):
+        t = transcript[j]
+        if isinstance(t, dict) and t.get("role") == "assistant":
+            return j
+        if j > i and isinstance(t, dict) and t.get("role") == "user":
+            return None
+    return None
 
 
 def pair_tools(tools: Any) -> list[dict[str, Any]]:
@@ -202,6 +254,7 @@ def detail(rec: CallRecord, pcm: bytes, default_rate: int = wav.DEFAULT_RATE, wi
             "rows": latency_rows(transcript),
             "p95Ms": latency_p95(ended),
         },
+        "interruptions": interruption_counts(transcript),
         "ttfb": ttfb_rows(_list(ended, "metrics"), transcript),
         "errors": _list(ended, "errors"),
         "callSummary": ended.get("callSummary") if isinstance(ended.get("callSummary"), dict) else None,
@@ -229,6 +282,11 @@ def detail(rec: CallRecord, pcm: bytes, default_rate: int = wav.DEFAULT_RATE, wi
             "wav": f"/api/calls/{cid}/recording.wav",
             "json": f"/api/calls/{cid}/call.json",
             "export": f"/api/calls/{cid}/export.html",
+        },
+        "downloads": {
+            "wav": download_name(rec.call_id, "wav"),
+            "json": download_name(rec.call_id, "json"),
+            "export": download_name(rec.call_id, "html"),
         },
     }
 

@@ -485,7 +485,7 @@ def build_call(
         stt_latency_secs / llm_ttfb_secs / tts_ttfb_secs: Stand-in service latencies.
         event_log: Add a :class:`CallEventLog` observer (``Call.events``); turn it
             off to measure the cost of other observers alone.
-        tts_word_timestamps: Per-word timed ``TTSTextFrame``\ s (else one per
+        tts_word_timestamps: Per-word timed ``TTSTextFrame``\\ s (else one per
             sentence, after its audio, like a plain HTTP TTS).
         worker_kwargs: Extra ``PipelineWorker`` keyword arguments.
     """

@@ -773,7 +773,7 @@ class ScriptedTTSService(TTSService):
         ttfb_secs: Delay before the first audio chunk (TTFB).
         sentence_pause_secs: Silence appended after each request's speech.
         secs_per_char: Babble length per character of unknown text.
-        word_timestamps: Report word times (per-word ``TTSTextFrame``\ s).
+        word_timestamps: Report word times (per-word ``TTSTextFrame``\\ s).
         voice: Override the text->clip table (keys as :func:`normalize_text`).
     """
 

@@ -317,6 +317,8 @@ EXT = {
 
 def test_extensions_are_accepted():
     assert checks.check_event(EXT) == []
+    for cause in ("caller", "pipeline"):
+        assert checks.check_event(with_(EXT, "transcript.2.interruptionCause", cause)) == []
 
 
 def test_a_payload_built_by_the_package_passes_the_checks():
@@ -353,6 +355,10 @@ def test_a_payload_built_by_the_package_passes_the_checks():
         (with_(EXT, "transcript.2.responseLatencyMs", -1), "responseLatencyMs must be >= 0"),
         (with_(EXT, "transcript.1.responseLatencyMs", 10), "responseLatencyMs is only meaningful on assistant turns"),
         (with_(EXT, "transcript.2.interrupted", False), "bargeInLatencyMs sent on a turn that is not interrupted"),
+        (with_(EXT, "transcript.2.interruptionCause", "bot"), "interruptionCause must be 'caller' or 'pipeline'"),
+        (with_(EXT, "transcript.2", {**{k: v for k, v in EXT["transcript"][2].items() if k != "bargeInLatencyMs"},
+                                     "interrupted": False, "interruptionCause": "pipeline"}),
+         "interruptionCause sent on a turn that is not interrupted"),
         (with_(EXT, "toolCalls.1.status", "exploded"), "status must be one of"),
         (with_(EXT, "toolCalls.1.durationMs", 1.5), "durationMs must be an int"),
         (with_(EXT, "metrics.0.turnIndex", 3), "turnIndex 3 points past the transcript"),

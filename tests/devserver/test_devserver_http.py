@@ -464,8 +464,12 @@ async def test_api_list_and_detail(server, http):
     assert d["tools"][0]["call"]["name"] == "lookup" and d["tools"][0]["result"]["content"] == "ok"
     assert d["tools"][0]["argumentsParsed"] == {"q": 1}
     assert d["latency"]["rows"][0] == {"turnIndex": 1, "offsetMs": 250, "endOffsetMs": 400, "latencyMs": 50,
-                                       "interrupted": True, "bargeInMs": 100, "content": "Hello"}
+                                       "interrupted": True, "cause": "caller", "bargeInMs": 100, "content": "Hello"}
     assert [(r["turnIndex"], r["stt"], r["llm"], r["interrupted"]) for r in d["ttfb"]] == [(0, 0.03, 0.02, True)]
+    # The caller's turn 0 was measured for the bot's reply, turn 1, which the caller cut off.
+    assert [(r["replyTurnIndex"], r["replyCause"]) for r in d["ttfb"]] == [(1, "caller")]
+    assert d["interruptions"] == {"caller": 1, "pipeline": 0}
+    assert d["downloads"] == {"wav": "team_call_1_.wav", "json": "team_call_1_.json", "export": "team_call_1_.html"}
     assert d["recordingStatus"] == "degraded" and d["errors"][0]["message"] == "tts quota low"
     assert [e["json"]["event"] for e in d["events"]] == ["call-started", "call-ended"]
     rec = d["recording"]
@@ -473,8 +477,10 @@ async def test_api_list_and_detail(server, http):
     assert rec["durationMs"] == 500.0
     assert len(rec["peaks"]["caller"]) == len(rec["peaks"]["bot"]) > 0
     async with http.get(server.base_url + d["links"]["json"]) as r:
-        assert "attachment" in r.headers["Content-Disposition"]
+        assert r.headers["Content-Disposition"] == 'attachment; filename="team_call_1_.json"'
         assert json.loads(await r.text())["callId"] == cid
+    async with http.get(server.base_url + d["links"]["wav"]) as r:
+        assert r.headers["Content-Disposition"] == 'inline; filename="team_call_1_.wav"'
     async with http.get(server.base_url + "/api/calls/nope") as r:
         assert r.status == 404
 

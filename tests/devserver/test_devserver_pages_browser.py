@@ -7,7 +7,7 @@ from urllib.parse import quote
 import pytest
 
 from devserver_browser import Browser, find_chromium
-from devserver_helpers import full_call
+from devserver_helpers import FRAMES, ended, full_call, pcm, post_event, send_chunk, started
 
 CHROMIUM = find_chromium()
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary on PATH")
@@ -52,7 +52,9 @@ async def _check_metric_rows(b: Browser) -> None:
     assert await b.eval("document.querySelector('#spans-bot .interrupt-mark').dataset.bargeInMs") == "100"
     assert await b.eval("document.querySelectorAll('#spans-bot .barge-in').length") == 1
     ttfb = await b.eval("[...document.querySelectorAll('#ttfb tbody tr td')].map(td => td.textContent)")
-    assert ttfb[:5] == ["#0 caller", "0:00.1", "30 ms", "20 ms", "–"] and ttfb[-1] == "interrupted"
+    assert ttfb[:5] == ["#0 caller", "0:00.1", "30 ms", "20 ms", "–"] and ttfb[-1] == "#1 · cut off by the caller"
+    heads = await b.eval("[...document.querySelectorAll('#ttfb thead th')].map(th => th.textContent)")
+    assert heads == ["turn", "at", "STT TTFB", "LLM TTFB", "TTS TTFB", "bot's reply"]
     assert await b.eval("document.querySelector('.tool[data-tool-call-id=\"t1\"] .tool-status').textContent") == "failed"
     assert "db down" in await b.eval("document.querySelector('.tool[data-tool-call-id=\"t1\"] .tool-error').textContent")
     assert await b.eval("document.getElementById('health-status').dataset.status") == "degraded"
@@ -61,6 +63,44 @@ async def _check_metric_rows(b: Browser) -> None:
     assert await b.eval("document.querySelectorAll('#errors tbody tr').length") == 1
     summary = await b.eval("document.querySelector('#call-summary [data-key=\"latency\"]').textContent")
     assert "p95 50 ms" in summary
+    await _check_newcomer_page(b)
+
+
+async def _check_newcomer_page(b: Browser) -> None:
+    """What a newcomer needs without hovering: a legend, latency in the transcript, plain words and units."""
+    legend = await b.eval("[...document.querySelectorAll('#legend li')].map(li => li.dataset.mark)")
+    assert legend == ["caller-turn", "bot-turn", "tool", "barge-in", "overlap", "self-interruption", "latency", "p95"]
+    # Each entry is visible and has a swatch drawn with a colour or pattern.
+    assert await b.eval("""[...document.querySelectorAll('#legend li')].every(li => {
+        const r = li.getBoundingClientRect(), sw = li.querySelector('.swatch'), cs = getComputedStyle(sw);
+        return r.width > 0 && r.height > 0 && sw.getBoundingClientRect().width > 0 &&
+          (cs.backgroundColor !== 'rgba(0, 0, 0, 0)' || cs.backgroundImage !== 'none' || cs.borderTopStyle === 'dashed');
+    })""")
+    # The bot's turn says how long the caller waited and how long it talked over them, inline.
+    bot = "document.querySelector('.turn[data-turn-index=\"1\"]')"
+    assert await b.eval(f"{bot}.querySelector('.turn-latency').textContent") == "replied after 50 ms"
+    assert await b.eval(f"{bot}.querySelector('.turn-barge-in').textContent") == "talked over the caller for 100 ms"
+    assert await b.eval(f"{bot}.querySelector('.mark-interrupted').textContent") == "interrupted by the caller"
+    assert await b.eval(f"getComputedStyle({bot}.querySelector('.turn-latency')).display") != "none"
+    # Measurements collapsed; booleans as words; one time format (UTC) and unit style.
+    assert await b.eval("document.getElementById('metrics-details').open") is False
+    facts = await b.eval("[...document.querySelectorAll('#facts li')].map(li => li.textContent)")
+    assert "Test call: yes" in facts and "Agent spoke first: no" in facts
+    assert "Started: 2025-05-01 10:00:00 UTC" in facts and "Duration: 500 ms" in facts
+    assert await b.eval("document.querySelector('#errors tbody td[data-label=\"fatal\"]').textContent") == "no"
+    clock = await b.eval("document.querySelector('.turn .t div:nth-child(2)').textContent")
+    assert clock == "10:00:00.050 UTC"
+    metric_values = await b.eval("[...document.querySelectorAll('#metrics tbody tr')].map(tr => tr.lastChild.textContent)")
+    assert "ttfb 20 ms · ttft 20 ms · interrupted yes" in metric_values
+    # The first axis label is not clipped by the card's left edge.
+    first = await b.eval("""(() => { const s = document.querySelector('#axis span'), a = document.getElementById('axis');
+        return [s.textContent, s.getBoundingClientRect().left - a.getBoundingClientRect().left]; })()""")
+    assert first[0] == "0:00.0" and first[1] >= 0
+    # Downloads named after the call.
+    names = await b.eval("['link-wav', 'link-json'].map(id => document.getElementById(id).download)")
+    call_id = await b.eval("document.body.dataset.callId")
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in call_id)
+    assert names == [f"{safe}.wav", f"{safe}.json"]
 
 
 async def test_call_page_and_export_in_chromium(server, http, tmp_path):
@@ -71,6 +111,9 @@ async def test_call_page_and_export_in_chromium(server, http, tmp_path):
         await b.wait_until(READY)
         assert await b.eval("[...document.querySelectorAll('.call-row')].map(r => r.dataset.callId)") == [cid]
         assert await b.eval("document.querySelector('.call-row .latency-p95').textContent") == "50 ms"
+        # The list speaks the call page's time format and units.
+        assert await b.eval("document.querySelector('.call-row a').textContent") == "2025-05-01 10:00:00 UTC"
+        assert await b.eval("document.querySelector('.call-row td[data-label=\"Duration\"]').textContent") == "500 ms"
         assert await b.eval("document.querySelector('.call-row .errors').textContent") == "1"
 
         await b.open(f"{server.base_url}/calls/{quote(cid, safe='')}")
@@ -83,3 +126,58 @@ async def test_call_page_and_export_in_chromium(server, http, tmp_path):
         await b.open(export.as_uri())
         await _check_call_page(b)
 
+
+
+async def test_self_interruption_and_the_phone_layout(server, http, tmp_path):
+    """A bot cut off while the caller was silent is not a barge-in; no table is wider than its card on a phone."""
+    cid = "phone-call"
+    base = server.base_url
+    await post_event(http, base, started(cid))
+    await send_chunk(http, base, cid, 0, pcm(FRAMES, 7))
+    end = ended(
+        cid, seconds=0.25, agentSpokeFirst=True,
+        transcript=[
+            {"role": "assistant", "content": "Welcome to a very long greeting " * 4, "timestamp": "2025-05-01T10:00:00.010Z",
+             "endTimestamp": "2025-05-01T10:00:00.100Z", "audioOffsetMs": 10, "endAudioOffsetMs": 100,
+             "interrupted": True, "interruptionCause": "pipeline"},
+            {"role": "user", "content": "hello", "timestamp": "2025-05-01T10:00:00.120Z",
+             "endTimestamp": "2025-05-01T10:00:00.150Z", "audioOffsetMs": 120, "endAudioOffsetMs": 150},
+            {"role": "assistant", "content": "Hi", "timestamp": "2025-05-01T10:00:00.180Z",
+             "endTimestamp": "2025-05-01T10:00:00.240Z", "audioOffsetMs": 180, "endAudioOffsetMs": 240,
+             "responseLatencyMs": 30},
+        ],
+        metrics=[{"kind": "llm", "metric": "ttfb", "ttfb": 0.0123456, "timestamp": "2025-05-01T10:00:00.160Z",
+                  "audioOffsetMs": 160, "turnIndex": 1, "processor": "AVeryLongProcessorNameWithoutSpaces#0" * 3,
+                  "model": "some-model-name-that-is-long"}],
+        errors=[{"message": "x" * 300, "processor": "TTS#0", "fatal": True, "timestamp": "2025-05-01T10:00:00.200Z"}],
+        callSummary={"interruptions": 1, "latency": {"count": 1, "medianMs": 30, "p95Ms": 30, "maxMs": 30}},
+    )
+    await post_event(http, base, end)
+    await server.wait_for_call_ended(cid)
+    async with Browser(CHROMIUM, tmp_path / "profile") as b:
+        await b.call("Emulation.setDeviceMetricsOverride", width=390, height=844, deviceScaleFactor=2, mobile=True)
+        await b.open(f"{base}/calls/{cid}")
+        await b.wait_until(READY)
+        first = "document.querySelector('.turn[data-turn-index=\"0\"]')"
+        assert await b.eval(f"{first}.querySelector('.mark-interrupted').textContent") == "cut off by the pipeline"
+        assert await b.eval(f"{first}.querySelector('.turn-barge-in')") is None
+        marks = await b.eval("[...document.querySelectorAll('#spans-bot .interrupt-mark')].map(m => [m.className, m.dataset.cause])")
+        assert marks == [["interrupt-mark self", "pipeline"]]
+        assert await b.eval("document.querySelectorAll('#spans-bot .barge-in').length") == 0
+        assert await b.eval("document.querySelector('#call-summary [data-key=\"interruptions\"]').textContent") == (
+            "Interruptions: 0 by the caller · 1 by the pipeline (caller silent)")
+        assert await b.eval("document.querySelector('.turn[data-turn-index=\"2\"] .turn-latency').textContent") == (
+            "replied after 30 ms")
+        assert await b.eval("document.querySelector('#ttfb tbody tr').lastChild.textContent") == "#2 · not cut off"
+        # Open what is collapsed, then measure every table against its card.
+        await b.eval("document.getElementById('metrics-details').open = true")
+        await b.eval("document.querySelectorAll('details.event').forEach(d => d.open = true)")
+        widths = await b.eval("""[...document.querySelectorAll('table')].map(t => {
+            const card = t.closest('section.card');
+            return [t.parentElement.id, Math.ceil(t.getBoundingClientRect().width), card.clientWidth, t.scrollWidth];
+        })""")
+        assert {w[0] for w in widths} >= {"ttfb", "metrics", "errors", "chunks"}
+        for name, width, card, scroll in widths:
+            assert width <= card and scroll <= card, (name, width, card, scroll)
+        assert await b.eval("document.documentElement.scrollWidth") <= 390
+        assert await b.eval("[...document.querySelectorAll('#legend li')].every(li => li.getBoundingClientRect().right <= 390)")

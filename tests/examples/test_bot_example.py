@@ -200,3 +200,16 @@ def test_transport_params_build_for_webrtc():
         if importlib.util.find_spec(needs) is not None:
             p = module.TRANSPORT_PARAMS[key]()
             assert p.audio_in_enabled and p.audio_out_enabled
+
+
+async def test_empty_values_from_a_copied_env_file_mean_unset(bot, monkeypatch):
+    from pipecat.services.cartesia.tts import CartesiaTTSService
+
+    monkeypatch.setenv("CARTESIA_VOICE_ID", "")
+    worker, _ = bot.build_pipeline(StandInTransport(), _webrtc_args())
+    (tts,) = [p for p in _flatten(worker.pipeline) if isinstance(p, CartesiaTTSService)]
+    assert tts._settings.voice == bot.DEFAULT_CARTESIA_VOICE
+
+    monkeypatch.setenv("OPENAI_API_KEY", "")
+    with pytest.raises(RuntimeError, match="OPENAI_API_KEY is not set"):
+        bot.build_pipeline(StandInTransport(), _webrtc_args())

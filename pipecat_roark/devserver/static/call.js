@@ -24,11 +24,33 @@
     return `${m}:${rest}`;
   }
 
-  function fmtClock(iso) {
+  // One time format on every page: UTC, written out (the list uses the same rules).
+  const pad = (n, w) => String(n).padStart(w || 2, "0");
+  function fmtWhen(iso) {  // a moment with its date: 2025-05-01 10:00:00 UTC
     if (!iso) return "";
     const d = new Date(iso);
-    return isNaN(d) ? String(iso) : d.toLocaleTimeString();
+    if (isNaN(d)) return String(iso);
+    return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ` +
+      `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} UTC`;
   }
+  function fmtClock(iso) {  // a moment within the call: 10:00:00.250 UTC
+    if (!iso) return "";
+    const d = new Date(iso);
+    if (isNaN(d)) return String(iso);
+    return `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}.${pad(d.getUTCMilliseconds(), 3)} UTC`;
+  }
+
+  // One unit style for durations: ms under a second, s with two decimals
+  // under a minute, then minutes and seconds (the list uses the same rules).
+  function fmtMs(ms) {
+    if (typeof ms !== "number" || !isFinite(ms)) return "–";
+    if (Math.abs(ms) < 1000) return `${Math.round(ms)} ms`;
+    if (Math.abs(ms) < 60000) return `${(ms / 1000).toFixed(2)} s`;
+    const m = Math.floor(ms / 60000);
+    return `${m} min ${((ms - m * 60000) / 1000).toFixed(1)} s`;
+  }
+
+  function yesNo(v) { return v === true ? "yes" : v === false ? "no" : v; }
 
   function pretty(value) {
     if (typeof value === "string") {
@@ -76,14 +98,14 @@
       facts.appendChild(li);
     };
     add("Agent", started.agentName ? `${started.agentName} (${started.agentId})` : started.agentId);
-    add("Started", data.startedAt);
-    add("Ended", ended.callEndedAt);
-    add("Duration", data.durationS !== null ? `${data.durationS} s` : null);
+    add("Started", fmtWhen(data.startedAt));
+    add("Ended", fmtWhen(ended.callEndedAt));
+    add("Duration", typeof data.durationS === "number" ? fmtMs(data.durationS * 1000) : null);
     add("End reason", data.complete ? ended.callEndedReason : "no call-ended received");
     add("Turns", data.turns);
     add("Tool calls", data.toolCalls);
-    add("Agent spoke first", ended.agentSpokeFirst);
-    add("Test call", started.isTest);
+    add("Agent spoke first", yesNo(ended.agentSpokeFirst));
+    add("Test call", yesNo(started.isTest));
     add("Integration", started.roarkIntegrationId || ended.roarkIntegrationId);
     add("Chunks", data.chunks);
     if (started.agentPrompt || started.metadata) {
@@ -103,13 +125,17 @@
       const blob = new Blob([JSON.stringify(Object.assign({}, data, { recording: Object.assign({}, rec, { src: undefined }) }), null, 2)],
         { type: "application/json" });
       json.href = URL.createObjectURL(blob);
-      json.download = "call.json";
       exp.hidden = true;
     } else {
       if (rec.available) wav.href = data.links.wav + location.search; else wav.hidden = true;
       json.href = data.links.json;
       exp.href = data.links.export + location.search;
     }
+    // Real file names: <call id>.wav / .json (the server sends the same names).
+    const names = data.downloads || {};
+    wav.download = names.wav || "call.wav";
+    json.download = names.json || "call.json";
+    exp.download = names.export || "call.html";
   }
 
   function renderProblems() {
@@ -142,10 +168,6 @@
   function traceSpans() {
     const t = data.traces;
     return t && Array.isArray(t.spans) ? t.spans.filter((sp) => typeof sp.offsetMs === "number") : [];
-  }
-
-  function fmtMs(ms) {
-    return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(ms)} ms`;
   }
 
   function showSpan(sp, row) {
@@ -275,7 +297,11 @@
     for (let k = 0; k * step <= totalS + 1e-9; k++) {
       const t = k * step;  // multiply, not accumulate: no float drift in the labels
       const s = el("span", null, fmtOffset(t * 1000));
-      s.style.left = `${(t / totalS) * 100}%`;
+      const pct = (t / totalS) * 100;
+      s.style.left = `${pct}%`;
+      // Centred on its tick, except at the edges, where centring would clip it.
+      if (pct < 3) s.classList.add("first");
+      else if (pct > 97) s.classList.add("last");
       axis.appendChild(s);
     }
   }
@@ -315,7 +341,7 @@
   function renderRecording() {
     const rec = data.recording;
     const info = rec.available
-      ? `${(rec.durationMs / 1000).toFixed(2)} s, ${rec.sampleRate} Hz, ${rec.channels} ch, ${rec.bytes} bytes` +
+      ? `${fmtMs(rec.durationMs)}, ${rec.sampleRate} Hz, ${rec.channels} ch, ${rec.bytes} bytes` +
         (rec.assumedFormat ? " (format assumed: no call-ended yet; add ?rate=N to the URL to change)" : "")
       : "no audio received";
     $("recording-info").textContent = info;
@@ -348,11 +374,6 @@
   }
 
   // ---- latency, interruptions, summary, health, errors (contract extensions) -----
-
-  function fmtMs(ms) {
-    if (typeof ms !== "number") return "–";
-    return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(ms)} ms`;
-  }
 
   function latencyRows() { return (data.latency && data.latency.rows) || []; }
 
@@ -389,14 +410,28 @@
     }
   }
 
-  // Where the caller cut the bot off, on the bot's waveform: a mark at the
-  // cut, and the stretch the bot kept talking over the caller.
+  // Where the bot was cut off, on the bot's waveform: a mark at the cut and,
+  // for a barge-in, the stretch the bot kept talking over the caller. A cut
+  // made while the caller was silent (the pipeline interrupted itself) gets
+  // a mark of its own and no overlap.
   function renderInterruptions() {
     const lane = $("spans-bot");
     for (const r of latencyRows()) {
       if (!r.interrupted || !isOffset(r.endOffsetMs)) continue;
       const cut = r.endOffsetMs;
-      const barge = typeof r.bargeInMs === "number" ? r.bargeInMs : null;
+      const self = r.cause === "pipeline";
+      const barge = !self && typeof r.bargeInMs === "number" ? r.bargeInMs : null;
+      if (self) {
+        const m = el("div", "interrupt-mark self");
+        m.style.left = `${(cut / totalMs) * 100}%`;
+        m.dataset.offsetMs = String(cut);
+        m.dataset.turnIndex = String(r.turnIndex);
+        m.dataset.cause = "pipeline";
+        m.title = `the pipeline cut the bot off at ${fmtOffset(cut)} while the caller was silent`;
+        m.addEventListener("click", (ev) => { ev.stopPropagation(); seek(cut); });
+        lane.appendChild(m);
+        continue;
+      }
       if (barge) {
         const b = el("div", "barge-in");
         b.style.left = `${((cut - barge) / totalMs) * 100}%`;
@@ -407,8 +442,9 @@
       m.style.left = `${(cut / totalMs) * 100}%`;
       m.dataset.offsetMs = String(cut);
       m.dataset.turnIndex = String(r.turnIndex);
+      m.dataset.cause = "caller";
       if (barge !== null) m.dataset.bargeInMs = String(barge);
-      m.title = `cut off at ${fmtOffset(cut)}` + (barge !== null ? `; the bot kept talking ${fmtMs(barge)} over the caller` : "");
+      m.title = `the caller cut the bot off at ${fmtOffset(cut)}` + (barge !== null ? `; the bot kept talking ${fmtMs(barge)} over the caller` : "");
       m.addEventListener("click", (ev) => { ev.stopPropagation(); seek(Math.max(0, cut - (barge || 0))); });
       lane.appendChild(m);
     }
@@ -430,14 +466,17 @@
     add("turns", "Turns", `${turns.user || 0} caller · ${turns.assistant || 0} bot`);
     add("talk", "Talk time", `caller ${fmtMs(talk.user)} · bot ${fmtMs(talk.assistant)}`);
     if (typeof s.silenceMs === "number") add("silence", "Silence", fmtMs(s.silenceMs));
-    add("interruptions", "Interruptions", s.interruptions || 0);
+    const by = data.interruptions || {};
+    add("interruptions", "Interruptions", by.pipeline
+      ? `${by.caller || 0} by the caller · ${by.pipeline} by the pipeline (caller silent)`
+      : (s.interruptions || 0));
     add("latency", "Response latency", lat.count ? `median ${fmtMs(lat.medianMs)} · p95 ${fmtMs(lat.p95Ms)} · max ${fmtMs(lat.maxMs)} (${lat.count})` : "not measured");
     const outcomes = ["failed", "cancelled", "timedOut", "noResult"].filter((k) => tools[k]).map((k) => `${tools[k]} ${k}`);
     add("tools", "Tool calls", `${tools.total || 0}${outcomes.length ? ` (${outcomes.join(", ")})` : ""}`);
     add("errors", "Errors", s.errors || 0);
     add("tokens", "LLM tokens", `${u.promptTokens || 0} prompt · ${u.completionTokens || 0} completion · ${u.totalTokens || 0} total` + (u.cachedTokens ? ` (${u.cachedTokens} cached)` : ""));
     add("characters", "TTS characters", u.ttsCharacters || 0);
-    if (u.sttAudioSeconds) add("stt", "STT audio", `${u.sttAudioSeconds} s`);
+    if (u.sttAudioSeconds) add("stt", "STT audio", fmtMs(u.sttAudioSeconds * 1000));
   }
 
   function renderHealth() {
@@ -476,7 +515,7 @@
     const box = $("errors");
     box.textContent = "";
     if (!data.errors || !data.errors.length) { box.appendChild(el("p", "muted", "None.")); return; }
-    const rows = data.errors.map((e) => [e.message, e.processor || "", e.fatal ? "fatal" : "", e.category || "",
+    const rows = data.errors.map((e) => [e.message, e.processor || "", yesNo(Boolean(e.fatal)), e.category || "",
       e.count || 1, isOffset(e.audioOffsetMs) ? fmtOffset(e.audioOffsetMs) : fmtClock(e.timestamp)]);
     const t = table(["message", "processor", "fatal", "category", "count", "at"], rows);
     t.classList.add("errors-table");
@@ -489,16 +528,26 @@
     const rows = data.ttfb || [];
     if (!rows.length) { box.appendChild(el("p", "muted", "No TTFB measured (enable_metrics=True in PipelineParams).")); return; }
     const kinds = ["stt", "llm", "tts"].concat([...new Set(rows.flatMap((r) => Object.keys(r)))]
-      .filter((k) => !["turnIndex", "interrupted", "role", "offsetMs", "stt", "llm", "tts"].includes(k)));
+      .filter((k) => !["turnIndex", "interrupted", "role", "offsetMs", "replyTurnIndex", "replyCause", "stt", "llm", "tts"].includes(k)));
     const body = rows.map((r) => [
       r.turnIndex === null || r.turnIndex === undefined ? "–" : `#${r.turnIndex} ${r.role === "assistant" ? "bot" : r.role === "user" ? "caller" : ""}`,
       isOffset(r.offsetMs) ? fmtOffset(r.offsetMs) : "–",
       ...kinds.map((k) => (typeof r[k] === "number" ? fmtMs(r[k] * 1000) : "–")),
-      r.interrupted ? "interrupted" : "",
+      replyText(r),
     ]);
-    const t = table(["turn", "at", ...kinds.map((k) => `${k.toUpperCase()} TTFB`), ""], body);
+    const t = table(["turn", "at", ...kinds.map((k) => `${k.toUpperCase()} TTFB`), "bot's reply"], body);
     t.classList.add("ttfb-table");
     box.appendChild(t);
+  }
+
+  // The TTFB row of a caller's turn measured the bot's reply to it: say which
+  // turn that reply is and whether it was cut off, and by whom.
+  function replyText(r) {
+    const i = r.replyTurnIndex;
+    const who = r.replyCause === "pipeline" ? "cut off by the pipeline" : "cut off by the caller";
+    if (typeof i !== "number") return r.interrupted ? who : "–";
+    const cut = r.replyCause ? who : (r.interrupted ? who : "not cut off");
+    return `#${i} · ${cut}`;
   }
 
   function renderToolOutcome(div, row) {
@@ -535,16 +584,42 @@
       row.appendChild(who);
       const body = el("div", "text");
       body.appendChild(el("span", "content", t.content));
-      if (t.interrupted) body.appendChild(el("span", "mark-interrupted", "interrupted"));
-      const meta = [];
-      if (isOffset(t.endAudioOffsetMs)) meta.push(`ends ${fmtOffset(t.endAudioOffsetMs)}`);
-      if (t.language) meta.push(t.language);
-      if (t.userId) meta.push(`user ${t.userId}`);
-      if (meta.length) body.appendChild(el("div", "meta", meta.join(" · ")));
+      const cause = interruptionCause(t);
+      if (cause === "pipeline") {
+        const mark = el("span", "mark-interrupted self", "cut off by the pipeline");
+        mark.title = "the bot was cut off while the caller was silent (not a barge-in)";
+        body.appendChild(mark);
+      } else if (cause === "caller") {
+        body.appendChild(el("span", "mark-interrupted", "interrupted by the caller"));
+      }
+      const meta = el("div", "meta");
+      const item = (cls, text) => {
+        if (meta.childNodes.length) meta.appendChild(document.createTextNode(" · "));
+        const span = el("span", cls, text);
+        meta.appendChild(span);
+        return span;
+      };
+      // Shown inline, not only on hover: phones have no hover.
+      if (typeof t.responseLatencyMs === "number") {
+        item("turn-latency", `replied after ${fmtMs(t.responseLatencyMs)}`).dataset.latencyMs = String(t.responseLatencyMs);
+      }
+      if (cause === "caller" && typeof t.bargeInLatencyMs === "number") {
+        item("turn-barge-in", `talked over the caller for ${fmtMs(t.bargeInLatencyMs)}`).dataset.bargeInMs = String(t.bargeInLatencyMs);
+      }
+      if (isOffset(t.endAudioOffsetMs)) item("turn-end", `ends ${fmtOffset(t.endAudioOffsetMs)}`);
+      if (t.language) item("turn-language", t.language);
+      if (t.userId) item("turn-user", `user ${t.userId}`);
+      if (meta.childNodes.length) body.appendChild(meta);
       row.appendChild(body);
       if (isOffset(t.audioOffsetMs)) row.addEventListener("click", () => seek(t.audioOffsetMs));
       box.appendChild(row);
     });
+  }
+
+  // Mirrors view.interruption_cause: no interruptionCause (older clients) means a barge-in.
+  function interruptionCause(t) {
+    if (t.role !== "assistant" || t.interrupted !== true) return null;
+    return t.interruptionCause === "pipeline" ? "pipeline" : "caller";
   }
 
   function renderTools() {
@@ -590,23 +665,43 @@
     const tb = el("tbody");
     for (const r of rows) {
       const tr = el("tr");
-      for (const v of r) tr.appendChild(el("td", null, v));
+      r.forEach((v, i) => {
+        const td = el("td", null, v);
+        td.dataset.label = columns[i] || "";  // the caption once phones stack the row
+        tr.appendChild(td);
+      });
       tb.appendChild(tr);
     }
     t.appendChild(tb);
+    t.classList.add("stack");
     return t;
+  }
+
+  // Durations in seconds on the wire; shown in the page's one unit style.
+  const SECONDS = new Set(["ttfb", "ttft", "duration", "ttfa", "ttfat", "audioDuration"]);
+
+  function metricValue(key, v) {
+    if (typeof v === "boolean") return yesNo(v);
+    if (typeof v === "number" && SECONDS.has(key)) return fmtMs(v * 1000);
+    if (typeof v === "number" && /Ms$/.test(key)) return fmtMs(v);
+    if (typeof v === "number") return Number.isInteger(v) ? String(v) : String(Math.round(v * 1000) / 1000);
+    if (v && typeof v === "object") return JSON.stringify(v);
+    return String(v);
   }
 
   function renderMetrics() {
     const box = $("metrics");
     box.textContent = "";
+    $("metrics-count").textContent = `(${data.metrics.length})`;
     if (!data.metrics.length) { box.appendChild(el("p", "muted", "None.")); return; }
+    const shown = ["kind", "metric", "timestamp", "audioOffsetMs", "turnIndex"];
     const rows = data.metrics.map((m) => {
-      const rest = Object.assign({}, m);
-      delete rest.kind; delete rest.timestamp; delete rest.audioOffsetMs;
-      return [m.kind, fmtClock(m.timestamp), fmtOffset(m.audioOffsetMs), JSON.stringify(rest)];
+      const values = Object.keys(m).filter((k) => !shown.includes(k) && m[k] !== null && m[k] !== undefined)
+        .map((k) => `${k} ${metricValue(k, m[k])}`);
+      return [m.kind, m.metric || "", typeof m.turnIndex === "number" ? `#${m.turnIndex}` : "–",
+        fmtOffset(m.audioOffsetMs), values.join(" · ")];
     });
-    box.appendChild(table(["kind", "time", "offset", "values"], rows));
+    box.appendChild(table(["service", "metric", "turn", "at", "values"], rows));
   }
 
   function renderChunks() {
@@ -624,7 +719,7 @@
       const d = el("details", "event");
       const name = e.json && e.json.event ? e.json.event : "(unparsable)";
       d.dataset.event = String(name);
-      d.appendChild(el("summary", null, `#${i + 1} ${name} · received ${e.receivedAt} · answered HTTP ${e.status}`));
+      d.appendChild(el("summary", null, `#${i + 1} ${name} · received ${fmtClock(e.receivedAt)} · answered HTTP ${e.status}`));
       d.appendChild(el("pre", "pretty", e.json !== null ? JSON.stringify(e.json, null, 2) : e.raw));
       const raw = el("details");
       raw.appendChild(el("summary", "muted", "exactly as received"));

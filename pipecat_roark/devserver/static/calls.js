@@ -1,17 +1,23 @@
 // The call list: polls /api/calls so a call shows up while it is happening.
 "use strict";
 
-function fmtDuration(s) {
-  if (s === null || s === undefined) return "–";
-  const m = Math.floor(s / 60);
-  const sec = (s - m * 60).toFixed(1);
-  return m ? `${m}m ${sec}s` : `${sec}s`;
-}
+// The same time format and unit style as the call page (call.js).
+const pad = (n, w) => String(n).padStart(w || 2, "0");
 
-function fmtTime(iso) {
+function fmtWhen(iso) {  // 2025-05-01 10:00:00 UTC
   if (!iso) return "–";
   const d = new Date(iso);
-  return isNaN(d) ? iso : d.toLocaleString();
+  if (isNaN(d)) return String(iso);
+  return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ` +
+    `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())} UTC`;
+}
+
+function fmtMs(ms) {  // 640 ms, 1.25 s, 1 min 22.0 s
+  if (typeof ms !== "number" || !isFinite(ms)) return "–";
+  if (Math.abs(ms) < 1000) return `${Math.round(ms)} ms`;
+  if (Math.abs(ms) < 60000) return `${(ms / 1000).toFixed(2)} s`;
+  const m = Math.floor(ms / 60000);
+  return `${m} min ${((ms - m * 60000) / 1000).toFixed(1)} s`;
 }
 
 function el(tag, cls, text) {
@@ -43,14 +49,14 @@ function render(calls) {
     const started = cell(tr, "Started", "");
     const a = document.createElement("a");
     a.href = c.links.page;
-    a.textContent = fmtTime(c.startedAt || c.firstSeen);
+    a.textContent = fmtWhen(c.startedAt || c.firstSeen);
     started.appendChild(a);
     started.appendChild(el("div", "muted mono call-id", c.callId));
     cell(tr, "Agent", c.agentName || c.agentId || "–");
-    cell(tr, "Duration", fmtDuration(c.durationS), "num");
+    cell(tr, "Duration", typeof c.durationS === "number" ? fmtMs(c.durationS * 1000) : "–", "num");
     cell(tr, "Turns", String(c.turns), "num");
     cell(tr, "Tool calls", String(c.toolCalls), "num");
-    cell(tr, "Latency p95", typeof c.latencyP95Ms === "number" ? `${c.latencyP95Ms} ms` : "–", "num latency-p95");
+    cell(tr, "Latency p95", fmtMs(c.latencyP95Ms), "num latency-p95");
     const errs = cell(tr, "Errors", "", "num errors");
     if (c.errorCount) {
       const b = document.createElement("span");
