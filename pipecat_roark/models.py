@@ -36,6 +36,8 @@ class SttQuality(WireModel):
     """
 
     confidence: Optional[float] = Field(default=None, ge=0, le=1)
+    # "provider": the STT's own figure; "words": the mean of its word confidences.
+    confidence_from: Optional[Literal["provider", "words"]] = None
     words: Optional[list[dict[str, Any]]] = None
     provider: Optional[str] = None
 
