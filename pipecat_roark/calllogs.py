@@ -177,6 +177,23 @@ class CallLogCollector:
         return out
 
 
+def monotonic_of(t_ns: int, clock: Any) -> Optional[int]:
+    """``time.monotonic_ns()`` at pipeline-clock instant ``t_ns`` (e.g. recording sample 0).
+
+    Pipecat's SystemClock (0.0.10x and 1.x) counts monotonic nanoseconds
+    from its start, so the difference is fixed: measured once, now. None
+    when the clock is not running yet.
+    """
+    try:
+        now = clock.get_time()
+        mono = time.monotonic_ns()
+    except Exception:
+        return None
+    if not now:
+        return None
+    return mono - now + t_ns
+
+
 class _Sink:
     """The one loguru sink of the process, shared by every live collector."""
 

@@ -18,29 +18,40 @@ from pipecat.pipeline.pipeline import Pipeline
 from pipecat.processors.frame_processor import FrameProcessor
 
 from pipecat_roark._compat import PipelineParams, PipelineWorker, WorkerRunner
-from pipecat_roark.calllogs import CallLogCollector, sink_installed
+from pipecat_roark.calllogs import CallLogCollector, monotonic_of, sink_installed
 from tests.scripted_call import ScriptedCall
 
 EXCHANGES = 2
 
 
 class Warner(FrameProcessor):
-    """A processor that warns the way Pipecat's services do: from its own tasks, no call id."""
+    """A processor that warns the way Pipecat's services do: from its own tasks, no call id.
 
-    def __init__(self, tag: str, probe: contextvars.ContextVar, **kw):
+    With ``fail=True`` it raises instead, and Pipecat itself logs the error
+    (pipecat.processors.frame_processor): a line of Pipecat's own code.
+    """
+
+    def __init__(self, tag: str, probe: contextvars.ContextVar, fail: bool = False, **kw):
         super().__init__(**kw)
         self.tag = tag
         self.probe = probe
+        self.fail = fail
         self.probe_seen: list = []
+        self.logged_at: list[int] = []
+        self.started_at = None
         self._audio = 0
 
     async def process_frame(self, frame, direction):
         await super().process_frame(frame, direction)
         if isinstance(frame, StartFrame):
             self.probe.set(f"set-in-process-frame-{self.tag}")
+            self.started_at = self.get_clock().get_time()
         if isinstance(frame, TranscriptionFrame):
-            logger.warning(f"{self}: slow transcription in call {self.tag}: {frame.text}")
             self.probe_seen.append(self.probe.get())
+            if self.fail:
+                raise RuntimeError(f"boom in call {self.tag}")
+            self.logged_at.append(self.get_clock().get_time())
+            logger.warning(f"{self}: slow transcription in call {self.tag}: {frame.text}")
         if isinstance(frame, InputAudioRawFrame):
             self._audio += 1
             if self._audio % 25 == 0:
@@ -63,7 +74,7 @@ async def _call(tag: str) -> tuple[CallLogCollector, Warner, Warner]:
     late = contextvars.ContextVar(f"late_{tag}", default=None)
     in_frame = contextvars.ContextVar(f"frame_{tag}", default=None)
     warner = Warner(tag, late)
-    framer = Warner(f"{tag}-b", in_frame)
+    framer = Warner(f"{tag}-b", in_frame, fail=True)
     worker = PipelineWorker(
         Pipeline([ScriptedCall(exchanges=EXCHANGES, seed=3 if tag == "one" else 4), warner, framer]),
         params=PipelineParams(), observers=[ProbeObserver(late, tag)],
@@ -82,11 +93,20 @@ async def test_two_concurrent_calls_each_get_only_their_own_lines():
     try:
         for collector, tag, other in ((one, "one", "two"), (two, "two", "one")):
             text = [line.message for line in collector.lines]
-            mine = [m for m in text if f"in call {tag}:" in m or f"in call {tag}-b:" in m]
-            assert len(mine) == 2 * EXCHANGES, text  # both processors, every transcription
+            warned = [l for l in collector.lines if f"slow transcription in call {tag}:" in l.message]
+            assert len(warned) == EXCHANGES and all(l.logger == __name__ for l in warned), text
+            pipecats = [l for l in collector.lines if f"boom in call {tag}-b" in l.message]
+            assert len(pipecats) >= EXCHANGES and all(l.logger.startswith("pipecat.") for l in pipecats), text
+            assert any(l.level == "ERROR" and l.logger == "pipecat.processors.frame_processor" for l in pipecats)
             assert not [m for m in text if f"call {other}" in m], text
             assert not [m for m in text if "audio of call" in m]  # DEBUG: below the level
-            assert all(line.logger == __name__ for line in collector.lines if "in call" in line.message)
+        # Offsets on the pipeline clock: the warner's lines where it logged them.
+        for collector, warner in ((one, w1), (two, w2)):
+            origin = monotonic_of(warner.started_at, warner.get_clock())
+            offsets = [r["audioOffsetMs"] for r in collector.records(origin) if "slow transcription" in r["message"]]
+            expected = [(t - warner.started_at) / 1e6 for t in warner.logged_at]
+            assert len(offsets) == EXCHANGES
+            assert all(abs(o - e) <= 3 for o, e in zip(offsets, expected)), (offsets, expected)
         # The measured fact behind bind(): set once the pipeline runs, a variable does not reach the tasks.
         assert w1.probe_seen == [None] * EXCHANGES and w2.probe_seen == [None] * EXCHANGES
         assert f1.probe_seen == [None] * EXCHANGES and f2.probe_seen == [None] * EXCHANGES
