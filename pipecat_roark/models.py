@@ -188,7 +188,11 @@ class CallEnded(WireModel):
     # the caller's audio consent with defer_audio=True, and the call's own
     # log lines with capture_logs=True (calllogs.py).
     capture_off: Optional[list[str]] = None
-    audio_consent: Optional[Literal["granted", "discarded", "not_given"]] = None
+    # granted: sent after allow_audio(); discarded: nothing of it left the
+    # process; revoked: discarded after allow_audio() (what was sent before
+    # stays, the rest was not recorded); not_given: the call ended before
+    # either (nothing sent).
+    audio_consent: Optional[Literal["granted", "discarded", "revoked", "not_given"]] = None
     logs: Optional[list[LogRecord]] = None
     logs_dropped: Optional[int] = Field(default=None, ge=1)
 

@@ -41,6 +41,7 @@ See :class:`AudioConsentGate`: chunks are held in memory (never on disk) until
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 import threading
@@ -117,6 +118,8 @@ def _capture_argument(capture: Any) -> dict[str, bool]:
         return capture.as_dict()
     if isinstance(capture, str):
         return parse_capture_spec(capture, "capture=")
+    if dataclasses.is_dataclass(capture) and not isinstance(capture, type):
+        capture = {f.name: getattr(capture, f.name) for f in dataclasses.fields(capture)}  # a user's own
     if isinstance(capture, Mapping):
         out = {}
         for name, value in capture.items():
@@ -317,15 +320,25 @@ class AudioConsentGate:
         return out
 
     def discard(self) -> int:
-        """Consent refused: forget every held chunk (returns the bytes freed) and every later one."""
+        """Consent refused: forget every held chunk (returns the bytes freed) and every later one.
+
+        After :meth:`allow`, what was released has left already: the
+        recording stops there and the consent reads ``revoked``.
+        """
+        if self.state == ALLOWED:
+            self.revoked = True
         freed = self.held_bytes
         self._held = {}
         self.held_bytes = 0
         self.state = DISCARDED
         return freed
 
-    def consent_field(self) -> Optional[str]:
-        """The ``audioConsent`` extension of call-ended: granted / discarded / not_given."""
+    revoked = False
+
+    def consent_field(self) -> str:
+        """The ``audioConsent`` extension of call-ended: granted / discarded / revoked / not_given."""
+        if self.revoked:
+            return "revoked"
         return {ALLOWED: "granted", DISCARDED: "discarded", PENDING: "not_given"}[self.state]
 
 

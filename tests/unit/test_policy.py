@@ -33,6 +33,18 @@ def test_capture_dict_and_dataclass_and_string():
                            "logs": False, "traces": False}
 
 
+def test_a_users_own_dataclass_works_too():
+    from dataclasses import dataclass
+
+    @dataclass
+    class Mine:
+        audio: bool = False
+        logs: bool = True
+
+    p = resolve_capture(Mine(), env={})
+    assert (p.audio, p.logs, p.transcript) == (False, True, True)
+
+
 def test_unknown_switch_names_the_closest_one():
     with pytest.raises(ValueError, match="did you mean 'transcript'"):
         resolve_capture({"transcripts": False}, env={})
@@ -178,7 +190,7 @@ def test_gate_discard_after_allow_stops_later_chunks():
     g.hold(0, b"a")
     g.allow()
     g.discard()
-    assert g.hold(1, b"b") == [] and g.consent_field() == "discarded"
+    assert g.hold(1, b"b") == [] and g.consent_field() == "revoked"
 
 
 def test_gate_bound_cuts_the_recording_without_a_gap():
