@@ -113,11 +113,13 @@ async def _serve_until_signal(server) -> None:
 # Other subcommands (e.g. `demo`, `replay`) are added here as add_<name>_command functions.
 from .demo import add_demo_command  # noqa: E402  (light: loads Pipecat only when run)
 from .replay_cli import add_replay_command  # noqa: E402
+from .export import add_export_command  # noqa: E402  (light: reads the store only when run)
 
 SUBCOMMANDS: list[AddCommand] = [
     add_dev_command,
     add_demo_command,
     add_replay_command,
+    add_export_command,
 ]
 
 

@@ -20,6 +20,7 @@ from functools import lru_cache
 from typing import Any, Optional
 from urllib.parse import urlparse
 
+from .policy import DEFAULT_DEFER_MAX_BYTES, CapturePolicy, check_sampling, resolve_capture
 from .redaction import Redactor, build_redactor
 from .spool import DEFAULT_MAX_BYTES as DEFAULT_SPOOL_MAX_BYTES
 from .spool import default_spool_dir
@@ -60,6 +61,16 @@ class Settings:
     #: ``redact=``: applied to everything carrying words or tool data before it
     #: leaves the process (None: off).
     redactor: Optional[Redactor] = field(default=None, repr=False)
+    #: What leaves the process (policy.py); ``capture_audio`` above always
+    #: equals ``capture.audio``.
+    capture: CapturePolicy = field(default_factory=CapturePolicy)
+    #: Fraction of calls shipped (by call id; test calls always).
+    sampling: float = 1.0
+    #: ``defer_audio=True``: hold the recording in memory until allow_audio().
+    defer_audio: bool = False
+    defer_audio_max_bytes: int = DEFAULT_DEFER_MAX_BYTES
+    #: ``capture_logs``: the lowest level collected (loguru level name).
+    log_level: str = "WARNING"
 
     def __repr__(self) -> str:  # never print the key
         return f"Settings(agent_id={self.agent_id!r}, base_url={self.base_url!r}, enabled={self.enabled})"
@@ -245,6 +256,74 @@ def observability_enabled(env: Mapping[str, str]) -> bool:
     return value is None or value.lower() not in _FALSY
 
 
+@dataclass(frozen=True)
+class CaptureSettings:
+    capture: CapturePolicy
+    sampling: float
+    defer_audio: bool
+    defer_audio_max_bytes: int
+    log_level: str
+
+
+#: ``ROARK_LOG_LEVEL``: the fleet default of ``log_level=`` (capture_logs).
+LOG_LEVEL_ENV = "ROARK_LOG_LEVEL"
+
+
+def check_log_level(value: Any, env: Mapping[str, str]) -> str:
+    """A loguru level name (argument, else ROARK_LOG_LEVEL, else WARNING), upper-cased and checked."""
+    where = "log_level"
+    if value is None:
+        value = env.get(LOG_LEVEL_ENV) or "WARNING"
+        where = LOG_LEVEL_ENV if env.get(LOG_LEVEL_ENV) else where
+    if not isinstance(value, str):
+        raise TypeError(f"RoarkObserver: {where} must be a level name such as \"WARNING\", got {value!r}")
+    from loguru import logger
+
+    name = value.strip().upper()
+    try:
+        logger.level(name)
+    except ValueError:
+        raise ValueError(
+            f"RoarkObserver: {where}={value!r} is not a log level; use TRACE, DEBUG, INFO, SUCCESS, WARNING, "
+            "ERROR or CRITICAL"
+        ) from None
+    return name
+
+
+def build_capture_settings(
+    *,
+    capture: Any = None,
+    capture_audio: Any = None,
+    trace: Any = None,
+    capture_logs: Any = None,
+    sampling: Any = None,
+    defer_audio: Any = False,
+    defer_audio_max_bytes: Any = DEFAULT_DEFER_MAX_BYTES,
+    log_level: Any = None,
+    env: Mapping[str, str],
+) -> CaptureSettings:
+    """The capture policy arguments + environment, validated (see policy.py for precedence)."""
+    policy = resolve_capture(capture, capture_audio=capture_audio, trace=trace, capture_logs=capture_logs, env=env)
+    if not isinstance(defer_audio, bool):
+        raise TypeError(f"RoarkObserver: defer_audio must be True or False, got {defer_audio!r}")
+    if defer_audio and not policy.audio:
+        raise ValueError(
+            "RoarkObserver: defer_audio=True asks to hold a recording that the capture policy turns off "
+            "(capture_audio=False, capture={'audio': False} or ROARK_CAPTURE); drop one of them"
+        )
+    if isinstance(defer_audio_max_bytes, bool) or not isinstance(defer_audio_max_bytes, int) or defer_audio_max_bytes < 1024 * 1024:
+        raise ValueError(
+            f"RoarkObserver: defer_audio_max_bytes must be an int of at least 1 MiB (1048576), got {defer_audio_max_bytes!r}"
+        )
+    return CaptureSettings(
+        capture=policy,
+        sampling=check_sampling(sampling, env),
+        defer_audio=defer_audio,
+        defer_audio_max_bytes=defer_audio_max_bytes,
+        log_level=check_log_level(log_level, env),
+    )
+
+
 def build_settings(
     *,
     agent_id: Any,
@@ -261,6 +340,13 @@ def build_settings(
     spool_dir: Any = None,
     spool_max_bytes: Any = DEFAULT_SPOOL_MAX_BYTES,
     redact: Any = None,
+    capture: Any = None,
+    trace: Any = None,
+    capture_logs: Any = None,
+    sampling: Any = None,
+    defer_audio: Any = False,
+    defer_audio_max_bytes: Any = DEFAULT_DEFER_MAX_BYTES,
+    log_level: Any = None,
     env: Optional[Mapping[str, str]] = None,
 ) -> Settings:
     env = os.environ if env is None else env
@@ -286,6 +372,10 @@ def build_settings(
     ):
         raise ValueError("RoarkObserver: finalize_timeout_secs must be a positive number of seconds")
     redactor = build_redactor(redact)
+    cap = build_capture_settings(
+        capture=capture, capture_audio=capture_audio, trace=trace, capture_logs=capture_logs, sampling=sampling,
+        defer_audio=defer_audio, defer_audio_max_bytes=defer_audio_max_bytes, log_level=log_level, env=env,
+    )
 
     api_key = _opt_str("api_key", api_key) or env_value(env, "ROARK_API_KEY")
     integration_id = _opt_str("roark_integration_id", roark_integration_id) or env_value(env, "ROARK_INTEGRATION_ID")
@@ -311,7 +401,7 @@ def build_settings(
         integration_id=integration_id,
         is_test=is_test,
         metadata=_check_metadata(metadata),
-        capture_audio=capture_audio,
+        capture_audio=cap.capture.audio,
         sample_rate=sample_rate,
         finalize_timeout_secs=float(finalize_timeout_secs),
         spool_dir=resolve_spool_dir(spool_dir, env),
@@ -320,4 +410,9 @@ def build_settings(
         disabled_reason=reason,
         headers=headers,
         redactor=redactor,
+        capture=cap.capture,
+        sampling=cap.sampling,
+        defer_audio=cap.defer_audio,
+        defer_audio_max_bytes=cap.defer_audio_max_bytes,
+        log_level=cap.log_level,
     )

@@ -27,6 +27,21 @@ class WireModel(BaseModel):
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
 
 
+class SttQuality(WireModel):
+    """Extension on a user turn, when the STT provided them: confidence and word timings.
+
+    Word times are seconds from the STT stream's start as the provider gives
+    them (``start``/``end``), plus ``audioOffsetMs`` once mapped onto the
+    recording. Absent values are omitted, never zero.
+    """
+
+    confidence: Optional[float] = Field(default=None, ge=0, le=1)
+    # "provider": the STT's own figure; "words": the mean of its word confidences.
+    confidence_from: Optional[Literal["provider", "words"]] = None
+    words: Optional[list[dict[str, Any]]] = None
+    provider: Optional[str] = None
+
+
 class Turn(WireModel):
     role: Literal["user", "assistant"]
     content: str
@@ -44,6 +59,8 @@ class Turn(WireModel):
     # Extension (interrupted turns): how long the bot kept talking after the
     # caller started speaking over it.
     barge_in_latency_ms: Optional[int] = Field(default=None, ge=0)
+    # Extension (user turns): what the STT said about its own result (stt_quality.py).
+    stt_quality: Optional[SttQuality] = None
 
 
 class ToolCallRecord(WireModel):
@@ -115,6 +132,21 @@ class ErrorRecord(WireModel):
     count: Optional[int] = Field(default=None, ge=1)  # when seen more than once
 
 
+class LogRecord(WireModel):
+    """Extension (``capture_logs=True``): one log line of this call, redacted.
+
+    ``timestamp`` is the line's wall time; ``audioOffsetMs`` its place on the
+    recording when there is one (see :mod:`pipecat_roark.calllogs`).
+    """
+
+    timestamp: str
+    level: str
+    message: str
+    logger: Optional[str] = None  # the emitting module, e.g. "pipecat.services.deepgram.stt"
+    audio_offset_ms: Optional[int] = Field(default=None, ge=0)
+    count: Optional[int] = Field(default=None, ge=1)  # identical consecutive lines folded
+
+
 class CallStarted(WireModel):
     event: Literal["call-started"] = "call-started"
     pipecat_call_id: str
@@ -151,6 +183,18 @@ class CallEnded(WireModel):
     recording_status: Optional[Literal["ok", "degraded", "partial", "lost", "empty", "off"]] = None
     recording_health: Optional[dict[str, Any]] = None
     call_summary: Optional[dict[str, Any]] = None
+    # Extensions of the capture policy (policy.py): the switches that were
+    # off (so "no transcript" reads as "not captured", not "nobody spoke"),
+    # the caller's audio consent with defer_audio=True, and the call's own
+    # log lines with capture_logs=True (calllogs.py).
+    capture_off: Optional[list[str]] = None
+    # granted: sent after allow_audio(); discarded: nothing of it left the
+    # process; revoked: discarded after allow_audio() (what was sent before
+    # stays, the rest was not recorded); not_given: the call ended before
+    # either (nothing sent).
+    audio_consent: Optional[Literal["granted", "discarded", "revoked", "not_given"]] = None
+    logs: Optional[list[LogRecord]] = None
+    logs_dropped: Optional[int] = Field(default=None, ge=1)
 
     def to_wire(self) -> dict[str, Any]:
         wire = super().to_wire()

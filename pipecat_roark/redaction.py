@@ -520,7 +520,8 @@ class Redactor:
         Covers every field that can carry the caller's or the bot's words or
         tool data: turn ``content`` (and ``userId``, which can be a phone
         number or an email), tool call ``arguments`` (kept valid JSON), tool
-        result ``content`` and ``error``, and error ``message``\\ s.
+        result ``content`` and ``error``, error ``message``\\ s, log line
+        ``message``\\ s (``logs``), and the words of STT word timings (dropped).
         """
         for turn in _dicts(wire.get("transcript")):
             for key in ("content", "userId"):
@@ -536,6 +537,18 @@ class Redactor:
         for err in _dicts(wire.get("errors")):
             if isinstance(err.get("message"), str):
                 err["message"] = self.text(err["message"], on_failure)
+        for line in _dicts(wire.get("logs")):  # capture_logs (calllogs.py): lines can quote the caller
+            if isinstance(line.get("message"), str):
+                line["message"] = self.text(line["message"], on_failure)
+        for turn in _dicts(wire.get("transcript")):
+            # Word timings (stt_quality.py): a rule written for text cannot be
+            # trusted on single words (a number read digit by digit), so the
+            # words go and their timings and confidences stay.
+            quality = turn.get("sttQuality")
+            if isinstance(quality, dict):
+                for word in _dicts(quality.get("words")):
+                    word.pop("word", None)
+                    word.pop("punctuatedWord", None)
         return wire
 
     def attribute(self, value: Any, on_failure: OnFailure = None) -> Any:
