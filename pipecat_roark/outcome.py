@@ -24,6 +24,9 @@ status              ended by  when
 ``error``           system    a fatal ``ErrorFrame`` (1.x cancels with
                               ``"fatal error: ..."``; 0.0.10x with no reason),
                               or a processor that "can no longer do its job"
+                              (1.8+: an ``ErrorFrame`` whose processor is no
+                              longer usable, then the worker's policy ends
+                              or cancels the pipeline)
 ``transferred``     bot       the reason or the user says so (a transfer to a
                               human or another number)
 ``voicemail``       bot       the reason or the user says so
@@ -162,6 +165,7 @@ def decide_outcome(
     reason: Optional[str] = None,
     first_cause: Optional[str] = None,
     status: Optional[str] = None,
+    processor_unusable: bool = False,
 ) -> Outcome:
     """The call's status and who ended it.
 
@@ -170,7 +174,10 @@ def decide_outcome(
     a teardown). ``reason``: the end reason (the frame's, or the flush's).
     ``first_cause``: the first ``CAUSE_*`` seen before the end. ``status``:
     set by the user (validated; raises ValueError when not one of
-    :data:`END_STATUSES`).
+    :data:`END_STATUSES`). ``processor_unusable``: an ``ErrorFrame`` left its
+    processor unusable (1.8+); with the worker's ``ProcessorUnusablePolicy.END``
+    the pipeline then ends with a plain ``EndFrame``, which is an error, not
+    the bot's choice.
     """
     if status is not None:
         s = validate_status(status)
@@ -181,6 +188,8 @@ def decide_outcome(
     if first_cause in _STATUS_BY_CAUSE:
         s = _STATUS_BY_CAUSE[first_cause]
         return Outcome(s, _ENDED_BY_CAUSE.get(first_cause, ENDED_BY[s]), first_cause)
+    if processor_unusable and end_frame != "CancelFrame" and by_reason in (None, UNKNOWN, BOT_ENDED):
+        return Outcome(ERROR, ENDED_BY[ERROR], "processor_unusable")
     if by_reason is not None and by_reason != UNKNOWN:
         return Outcome(by_reason, ENDED_BY[by_reason], "reason")
     if end_frame in _END_FRAME_STATUS:
@@ -217,6 +226,7 @@ class OutcomeTracker:
         self.end_frame: Optional[str] = None
         self.end_reason: Optional[str] = None
         self.user_status: Optional[str] = None
+        self.processor_unusable = False
         self.is_ended = False
 
     def _cause(self, cause: str, reason: Any = None) -> None:
@@ -237,6 +247,8 @@ class OutcomeTracker:
         elif "ErrorFrame" in names:
             if getattr(frame, "fatal", False) or "FatalErrorFrame" in names:
                 self._cause(CAUSE_FATAL_ERROR, getattr(frame, "error", None))
+            elif getattr(getattr(frame, "processor", None), "is_usable", True) is False and not self.is_ended:
+                self.processor_unusable = True
         else:
             for name in ("CancelFrame", "EndFrame", "StopFrame"):
                 if name in names:
@@ -276,6 +288,7 @@ class OutcomeTracker:
             reason=self.end_reason or reason,
             first_cause=self.first_cause,
             status=self.user_status,
+            processor_unusable=self.processor_unusable,
         )
 
 

@@ -23,7 +23,7 @@ the redactor replaces when redaction is on.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator, Mapping, Optional
+from typing import Any, Iterator, Mapping, Optional
 
 from .models import Telephony
 from .text import clean_text

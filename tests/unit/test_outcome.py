@@ -186,3 +186,21 @@ def test_who_spoke_last():
     assert last_speaker([("user", 1000, 3000), ("assistant", 2000, 3000)]) == "bot"
     # Turns out of order in the list.
     assert last_speaker([("user", 5000, 6000), ("assistant", 1000, 2000)]) == "caller"
+
+
+async def test_an_unusable_processor_then_a_plain_end_is_an_error():
+    # 1.8+: push_error(..., force_treat_as_permanent=True) marks the processor unusable before the
+    # ErrorFrame travels; with ProcessorUnusablePolicy.END the worker then ends with EndFrame().
+    from pipecat.processors.frame_processor import FrameProcessor
+
+    proc = FrameProcessor()
+    if not hasattr(proc, "set_usable"):
+        pytest.skip("processor usability arrived in 1.8")
+    await proc.set_usable(False)
+    assert proc.is_usable is False
+    o = run(ErrorFrame(error="bad api key", processor=proc), EndFrame())
+    assert (o.status, o.ended_by, o.decided_by) == ("error", "system", "processor_unusable")
+    # ... but the bot's own end request before it still counts as the bot's.
+    assert run(EndBotFrame(), ErrorFrame(error="x", processor=proc), EndFrame()).status == "bot_ended"
+    # An error from a processor that is still usable is not a cause.
+    assert run(ErrorFrame(error="blip", processor=FrameProcessor()), EndFrame()).status == "bot_ended"
