@@ -206,12 +206,21 @@ def _class_names(frame: Any) -> set[str]:
 
 
 class OutcomeTracker:
-    """Collects what decides the outcome, as it happens (O(1), no I/O).
+    """Collects what decides the outcome, as it happens (O(1) memory, no I/O).
 
     Feed it every frame the observer sees that matters (:meth:`frame`), the
     transport's disconnect and the worker's idle-timeout events, the user's
     ``end_status`` and ``aflush(reason, status)``; call :meth:`ended` when the
     call ends, then :meth:`outcome`.
+
+    Order matters and arrival order lies: frames reach an observer through
+    its queue, later than a transport's event handler runs. Measured on 1.14:
+    ``worker.cancel()`` closes the websocket, whose ``on_client_disconnected``
+    runs before the observer sees the ``CancelFrame``. So every method takes
+    ``t_ns``, the pipeline clock (``FramePushed.timestamp`` for frames, the
+    same clock's ``get_time()`` in a handler): a cause counts only if it
+    happened before the first end frame was pushed, and the earliest cause
+    wins. Without times, arrival order decides.
     """
 
     #: Frame class names this tracker reads (for the observer's filter).
@@ -221,50 +230,82 @@ class OutcomeTracker:
     })
 
     def __init__(self) -> None:
-        self.first_cause: Optional[str] = None
-        self.cause_reason: Optional[str] = None
+        # cause -> (t_ns or None, arrival number); the earliest of each kind only.
+        self._causes: dict[str, tuple[Optional[int], int]] = {}
+        self._seq = 0
         self.end_frame: Optional[str] = None
         self.end_reason: Optional[str] = None
+        self._end_t: Optional[int] = None
+        self._end_seq: Optional[int] = None
         self.user_status: Optional[str] = None
-        self.processor_unusable = False
+        self._unusable: Optional[tuple[Optional[int], int]] = None
         self.is_ended = False
 
-    def _cause(self, cause: str, reason: Any = None) -> None:
-        if self.is_ended or self.first_cause is not None:
-            return
-        self.first_cause = cause
-        if reason:
-            self.cause_reason = str(reason)
+    def _next(self) -> int:
+        self._seq += 1
+        return self._seq
 
-    def frame(self, frame: Any) -> None:
-        """A frame was pushed (any direction). Records causes and the end frame."""
+    def _cause(self, cause: str, t_ns: Optional[int]) -> None:
+        if self.is_ended:
+            return
+        seen = self._causes.get(cause)
+        if seen is None or (t_ns is not None and seen[0] is not None and t_ns < seen[0]):
+            self._causes[cause] = (t_ns, self._next())
+
+    def _before_end(self, when: tuple[Optional[int], int]) -> bool:
+        t, seq = when
+        if self._end_seq is None:
+            return True
+        if t is not None and self._end_t is not None:
+            return t < self._end_t
+        return seq < self._end_seq
+
+    @property
+    def first_cause(self) -> Optional[str]:
+        """The earliest cause seen before the end (by time when known, else by arrival)."""
+        valid = [(c, w) for c, w in self._causes.items() if self._before_end(w)]
+        if not valid:
+            return None
+        timed = [(w[0], w[1], c) for c, w in valid if w[0] is not None]
+        if len(timed) == len(valid):
+            return min(timed)[2]
+        return min((w[1], c) for c, w in valid)[1]
+
+    @property
+    def processor_unusable(self) -> bool:
+        return self._unusable is not None and self._before_end(self._unusable)
+
+    def frame(self, frame: Any, t_ns: Optional[int] = None) -> None:
+        """A frame was pushed (any direction) at ``t_ns``. Records causes and the end frame."""
         names = _class_names(frame)
         reason = getattr(frame, "reason", None)
         if names & {"EndWorkerFrame", "EndTaskFrame", "StopWorkerFrame", "StopTaskFrame"}:
-            self._cause(CAUSE_BOT_END, reason)
+            self._cause(CAUSE_BOT_END, t_ns)
         elif names & {"CancelWorkerFrame", "CancelTaskFrame"}:
-            self._cause(CAUSE_BOT_CANCEL, reason)
+            self._cause(CAUSE_BOT_CANCEL, t_ns)
         elif "ErrorFrame" in names:
             if getattr(frame, "fatal", False) or "FatalErrorFrame" in names:
-                self._cause(CAUSE_FATAL_ERROR, getattr(frame, "error", None))
+                self._cause(CAUSE_FATAL_ERROR, t_ns)
             elif getattr(getattr(frame, "processor", None), "is_usable", True) is False and not self.is_ended:
-                self.processor_unusable = True
+                if self._unusable is None:
+                    self._unusable = (t_ns, self._next())
         else:
             for name in ("CancelFrame", "EndFrame", "StopFrame"):
                 if name in names:
-                    if self.end_frame is None:
+                    earlier = t_ns is not None and self._end_t is not None and t_ns < self._end_t
+                    if self.end_frame is None or earlier:
                         self.end_frame = name
-                        if reason:
-                            self.end_reason = str(reason)
+                        self.end_reason = str(reason) if reason else None
+                        self._end_t, self._end_seq = t_ns, self._next()
                     break
 
-    def client_disconnected(self) -> None:
+    def client_disconnected(self, t_ns: Optional[int] = None) -> None:
         """The transport lost the caller (``on_client_disconnected``, ``on_participant_left``)."""
-        self._cause(CAUSE_CALLER_DISCONNECTED)
+        self._cause(CAUSE_CALLER_DISCONNECTED, t_ns)
 
-    def idle_timeout(self) -> None:
+    def idle_timeout(self, t_ns: Optional[int] = None) -> None:
         """The worker's ``on_idle_timeout`` fired (0.0.10x cancels with no reason)."""
-        self._cause(CAUSE_IDLE)
+        self._cause(CAUSE_IDLE, t_ns)
 
     def set_status(self, status: Any) -> None:
         """The user's ``end_status`` (validated here, so a typo fails in the user's code)."""
@@ -278,7 +319,7 @@ class OutcomeTracker:
             self.end_reason = str(reason)
 
     def ended(self) -> None:
-        """The call ended: later causes (the carrier hanging up after the bot) do not count."""
+        """The call ended: causes reported from now on (the carrier hanging up after the bot) do not count."""
         self.is_ended = True
 
     def outcome(self, reason: Optional[str] = None) -> Outcome:

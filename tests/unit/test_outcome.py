@@ -121,6 +121,32 @@ def test_causes_after_the_end_do_not_count():
     assert t.outcome().status == "bot_ended"
 
 
+def test_with_pipeline_times_order_is_by_time_not_by_arrival():
+    # worker.cancel() closes the websocket: the disconnect handler runs before the observer
+    # (behind its queue) sees the CancelFrame that was pushed earlier.
+    t = OutcomeTracker()
+    t.client_disconnected(t_ns=2_000)
+    t.frame(CancelFrame(), t_ns=1_000)
+    t.ended()
+    assert t.outcome("cancelled").status == "cancelled"
+    # The caller really hung up first: the app's cancel came after.
+    t = OutcomeTracker()
+    t.frame(CancelFrame(), t_ns=3_000)
+    t.client_disconnected(t_ns=2_000)
+    assert t.outcome("cancelled").status == "caller_hung_up"
+    # Two causes reported out of order: the earlier one wins.
+    t = OutcomeTracker()
+    t.client_disconnected(t_ns=5_000)
+    t.idle_timeout(t_ns=4_000)
+    t.frame(CancelFrame(), t_ns=6_000)
+    assert t.outcome().status == "idle_timeout"
+    # An end frame that arrives later but was pushed earlier is the end frame.
+    t = OutcomeTracker()
+    t.frame(EndFrame(reason="late arrival"), t_ns=9_000)
+    t.frame(CancelFrame(), t_ns=8_000)
+    assert (t.end_frame, t.end_reason) == ("CancelFrame", None)
+
+
 def test_only_the_first_end_frame_and_the_first_cause_count():
     o = run(lambda t: t.idle_timeout(), lambda t: t.client_disconnected(), CancelFrame(), EndFrame())
     assert o.status == "idle_timeout"
