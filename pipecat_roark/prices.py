@@ -7,7 +7,10 @@ billed by the call's length in USD per minute (``per_minute``).
 The default table holds providers' public pay-as-you-go list prices as of
 :data:`PRICES_AS_OF` (entered by hand; check your own contract). A model is
 matched by its name, case-insensitively: exactly, else by the longest table
-key its name starts with (``gpt-4o-mini-2024-07-18`` -> ``gpt-4o-mini``).
+key its name starts with when only a date or version stamp follows
+(``gpt-4o-mini-2024-07-18`` -> ``gpt-4o-mini``; ``gpt-realtime-mini`` is
+not ``gpt-realtime``); speech services' keys name families, so voices and
+variants may follow (``aura-2-thalia-en`` -> ``aura-2``).
 A model that matches nothing is *unknown*: its cost is reported as unknown,
 never as zero. With the optional ``prices`` extra (``genai-prices``, a
 maintained price list bundled offline) LLM tokens are priced from it first.
@@ -21,12 +24,14 @@ fields of :class:`Price`, e.g.::
         "nova-3": {"per_minute": 0.0077},
     }
 
-An override is matched like the table (exact, then longest prefix) and
-wins over every other source.
+An override is matched by its exact name, or that name followed by a date
+or version stamp (``gpt-4o`` covers ``gpt-4o-2024-08-06``, not
+``gpt-4o-mini``), and wins over every other source.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields
 from typing import Any, Mapping, Optional
 
@@ -154,23 +159,49 @@ def build_prices(value: Any) -> dict[str, Price]:
     return out
 
 
-def match(model: Optional[str], table: Mapping[str, Any]) -> Optional[tuple[str, Any]]:
-    """(key, entry) of the table for a model name: exact, else the longest key it starts with."""
+# What may follow a model's name and still be the same model at the same
+# price: a date or version stamp ("-2024-08-06", "-20241022", "-001",
+# "-latest", "-preview-05-20", Bedrock's "-v1:0"). Anything else
+# ("gpt-realtime-mini", "claude-opus-4-5") is another model: unknown, not
+# priced as its neighbour.
+_SAME_MODEL = re.compile(
+    r"^(-\d{4}-\d{2}-\d{2}|-\d{8}|-\d{3}|-latest|-preview(-\d{2}-\d{2}(\d{2})?)?)?(-v\d+(:\d+)?)?$"
+)
+# Speech services' keys name a family: voices and variants follow freely
+# ("aura-2-thalia-en", "nova-3-general", "eleven_flash_v2_5").
+_FAMILY_COMPONENTS = ("stt", "tts")
+
+
+def _candidates(model: str) -> list[str]:
+    name = model.strip().lower()
+    out = [name]
+    if "/" in name:  # "openai/gpt-4o", "models/gemini-2.0-flash"
+        out.append(name.rsplit("/", 1)[-1])
+    if "anthropic." in name:  # Bedrock: "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+        out.append(name.split("anthropic.", 1)[-1])
+    return out
+
+
+def match(model: Optional[str], table: Mapping[str, Any], *, family: bool = False) -> Optional[tuple[str, Any]]:
+    """(key, entry) of the table for a model name, or None.
+
+    Exact (case-insensitive), else the longest key the name starts with when
+    what follows is only a date or version stamp; for ``family`` keys (and
+    the default table's STT/TTS entries) anything may follow.
+    """
     if not model:
         return None
-    name = model.strip().lower()
-    # Provider-qualified names ("openai/gpt-4o", "models/gemini-2.0-flash", "us.anthropic.claude-...").
-    candidates = [name]
-    for sep in ("/", "."):
-        if sep in name:
-            candidates.append(name.rsplit(sep, 1)[-1] if sep == "/" else name.split("anthropic.", 1)[-1])
+    candidates = _candidates(model)
     for cand in candidates:
         if cand in table:
             return cand, table[cand]
     best: Optional[str] = None
     for cand in candidates:
-        for key in table:
-            if cand.startswith(key) and (best is None or len(key) > len(best)):
+        for key, entry in table.items():
+            if not cand.startswith(key) or (best is not None and len(key) <= len(best)):
+                continue
+            loose = family or (isinstance(entry, tuple) and len(entry) == 3 and entry[1] in _FAMILY_COMPONENTS)
+            if loose or _SAME_MODEL.match(cand[len(key):]):
                 best = key
     return (best, table[best]) if best is not None else None
 

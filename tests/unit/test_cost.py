@@ -104,7 +104,7 @@ def test_an_override_wins():
     assert llm.usd == pytest.approx(0.0014)  # cached tokens at the input rate when no cached rate is given
     # A per-minute override prices by the call's length.
     c = cost(tts_usage("sonic-2", 500, "CartesiaTTSService#0"), call_duration_secs=90,
-             prices=build_prices({"sonic": {"per_minute": 0.02}}))
+             prices=build_prices({"sonic-2": {"per_minute": 0.02}}))
     assert (comp(c, "tts").usd, comp(c, "tts").basis) == (pytest.approx(0.03), "call duration")
 
 
@@ -171,6 +171,25 @@ def test_model_names_match_by_longest_prefix_and_provider_prefixes():
     assert match("aura-2-thalia-en", DEFAULT_PRICES)[0] == "aura-2"
     assert match("aura-asteria-en", DEFAULT_PRICES)[0] == "aura-"
     assert match("llama-3", DEFAULT_PRICES) is None and match(None, DEFAULT_PRICES) is None
+    assert match("gemini-2.0-flash-001", DEFAULT_PRICES)[0] == "gemini-2.0-flash"
+    assert match("gemini-2.5-flash-preview-05-20", DEFAULT_PRICES)[0] == "gemini-2.5-flash"
+    assert match("gpt-4o-realtime-preview-2024-12-17", DEFAULT_PRICES)[0] == "gpt-4o-realtime-preview"
+    assert match("nova-3-general", DEFAULT_PRICES)[0] == "nova-3"  # speech keys are families
+    assert match("eleven_flash_v2_5", DEFAULT_PRICES)[0] == "eleven_flash"
+
+
+@pytest.mark.parametrize("model", ["gpt-realtime-mini", "claude-opus-4-5", "claude-sonnet-4-5-20250929",
+                                   "gpt-4o-audio-preview-xyz", "gemini-2.5-flash-native-audio-preview-09-2025"])
+def test_another_model_is_not_priced_as_its_neighbour(model):
+    assert match(model, DEFAULT_PRICES) is None
+
+
+def test_an_override_covers_its_dated_versions_only():
+    overrides = build_prices({"gpt-4o": {"input_per_mtok": 1, "output_per_mtok": 1}})
+    assert match("gpt-4o-2024-08-06", overrides)[0] == "gpt-4o"
+    assert match("gpt-4o-mini", overrides) is None
+    recs = llm_usage(model="gpt-4o-mini-2024-07-18", prompt_tokens=1000, completion_tokens=0, total_tokens=1000)
+    assert comp(cost(recs, prices=overrides), "llm").source == "table"
 
 
 def test_the_maintained_price_list_when_installed():
