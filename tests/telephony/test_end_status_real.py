@@ -14,6 +14,7 @@ from pipecat.frames.frames import ErrorFrame
 from pipecat.observers.base_observer import BaseObserver
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.serializers.telnyx import TelnyxFrameSerializer
 from pipecat.serializers.twilio import TwilioFrameSerializer
 
 from pipecat_roark._compat import PipelineParams, PipelineWorker, WorkerRunner
@@ -21,8 +22,18 @@ from pipecat_roark.events import EventLog, dtmf_event, dtmf_frame_classes
 from pipecat_roark.outcome import OutcomeTracker
 from pipecat_roark.telephony import DISCONNECT_EVENTS, find_transport, telephony_context
 
-from .test_twilio_call import CALL_SID, RATE, STREAM_SID, AnswerKeypress, ServerParams, ServerTransport, free_port
-from .test_twilio_call import twilio_client
+from .test_twilio_call import (
+    CALL_SID,
+    RATE,
+    STREAM_SID,
+    TELNYX_CALL,
+    TELNYX_STREAM,
+    AnswerKeypress,
+    ServerParams,
+    ServerTransport,
+    free_port,
+    twilio_client,
+)
 
 DTMF = dtmf_frame_classes()
 
@@ -67,11 +78,16 @@ class FailAfter(FrameProcessor):
                               FrameDirection.UPSTREAM)
 
 
-async def run_scenario(scenario):
+async def run_scenario(scenario, provider="twilio"):
     port = free_port()
-    serializer = TwilioFrameSerializer(
-        stream_sid=STREAM_SID, call_sid=CALL_SID, account_sid="AC0", auth_token="placeholder",
-        params=TwilioFrameSerializer.InputParams(auto_hang_up=False))
+    if provider == "telnyx":
+        serializer = TelnyxFrameSerializer(
+            stream_id=TELNYX_STREAM, outbound_encoding="PCMU", inbound_encoding="PCMU", call_control_id=TELNYX_CALL,
+            params=TelnyxFrameSerializer.InputParams(auto_hang_up=False))
+    else:
+        serializer = TwilioFrameSerializer(
+            stream_sid=STREAM_SID, call_sid=CALL_SID, account_sid="AC0", auth_token="placeholder",
+            params=TwilioFrameSerializer.InputParams(auto_hang_up=False))
     transport = ServerTransport(
         params=ServerParams(audio_in_enabled=True, audio_out_enabled=True, add_wav_header=False,
                             serializer=serializer),
@@ -98,11 +114,11 @@ async def run_scenario(scenario):
 
     runner = asyncio.create_task(WorkerRunner(handle_sigint=False).run(worker))
     if scenario == "bot":
-        client = twilio_client(port, digit_at=25, frames=150)
+        client = twilio_client(port, digit_at=25, frames=150, provider=provider)
     elif scenario == "hangup":
-        client = twilio_client(port, digit_at=None, frames=40)  # 0.8 s, then stop and close
+        client = twilio_client(port, digit_at=None, frames=40, provider=provider)  # 0.8 s, then stop and close
     else:
-        client = twilio_client(port, digit_at=None, frames=250)
+        client = twilio_client(port, digit_at=None, frames=250, provider=provider)
     client_task = asyncio.create_task(client)
     if scenario == "cancel":
         await asyncio.sleep(1.0)
@@ -130,3 +146,12 @@ async def test_each_end_status_from_its_real_cause(scenario, status, ended_by):
         (ev,) = obs.events.to_wire()
         assert (ev["direction"], ev["data"]) == ("inbound", {"digits": "5"})
         assert 300 < ev["audioOffsetMs"] < 2000  # pressed ~0.5 s after the stream started
+
+
+async def test_a_telnyx_call_the_keypress_and_the_bot_ending_it():
+    obs, tel = await run_scenario("bot", provider="telnyx")
+    assert (obs.tracker.outcome().status, obs.tracker.outcome().ended_by) == ("bot_ended", "bot")
+    assert tel.to_wire() == {"provider": "telnyx", "callId": TELNYX_CALL, "streamId": TELNYX_STREAM,
+                             "carrierSampleRate": RATE, "encoding": "PCMU"}
+    (ev,) = obs.events.to_wire()
+    assert (ev["direction"], ev["data"]) == ("inbound", {"digits": "5"})

@@ -34,6 +34,8 @@ except ImportError:  # 0.0.10x
 RATE = 8000
 STREAM_SID = "MZ00000000000000000000000000000000"
 CALL_SID = "CA00000000000000000000000000000000"
+TELNYX_STREAM = "32de0dea-53cb-4b21-89a4-9610d8a0f3f6"
+TELNYX_CALL = "v3:placeholder-call-control-id"
 
 
 def free_port() -> int:
@@ -64,8 +66,33 @@ class AnswerKeypress(FrameProcessor):
         await self.push_frame(EndWorkerFrame(), FrameDirection.UPSTREAM)
 
 
-async def twilio_client(port: int, digit_at=25, frames: int = 150):
-    """Twilio's side: connected, start, 20 ms of mu-law per message, a DTMF keypress, stop."""
+def _messages(provider: str):
+    """(start messages, media(i, payload), dtmf(digit), stop) in the carrier's own protocol."""
+    if provider == "telnyx":
+        sid = {"stream_id": TELNYX_STREAM}
+        start = [{"event": "connected", "version": "1.0.0"},
+                 {"event": "start", "sequence_number": "1", **sid,
+                  "start": {"call_control_id": TELNYX_CALL, "from": "+15550001111", "to": "+15550002222",
+                            "media_format": {"encoding": "PCMU", "sample_rate": RATE, "channels": 1}}}]
+        return (start,
+                lambda i, p: {"event": "media", **sid, "media": {"track": "inbound", "chunk": str(i + 1),
+                                                                 "timestamp": str(i * 20), "payload": p}},
+                lambda d: {"event": "dtmf", **sid, "dtmf": {"digit": d}},
+                {"event": "stop", **sid})
+    start = [{"event": "connected", "protocol": "Call", "version": "1.0.0"},
+             {"event": "start", "sequenceNumber": "1", "streamSid": STREAM_SID,
+              "start": {"streamSid": STREAM_SID, "callSid": CALL_SID, "accountSid": "AC0", "tracks": ["inbound"],
+                        "customParameters": {},
+                        "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": RATE, "channels": 1}}}]
+    return (start,
+            lambda i, p: {"event": "media", "streamSid": STREAM_SID,
+                          "media": {"track": "inbound", "chunk": str(i + 1), "timestamp": str(i * 20), "payload": p}},
+            lambda d: {"event": "dtmf", "streamSid": STREAM_SID, "dtmf": {"track": "inbound_track", "digit": d}},
+            {"event": "stop", "streamSid": STREAM_SID, "stop": {"callSid": CALL_SID}})
+
+
+async def twilio_client(port: int, digit_at=25, frames: int = 150, provider: str = "twilio"):
+    """The carrier's side: start, 20 ms of mu-law per media message, a DTMF keypress, stop."""
     uri = f"ws://127.0.0.1:{port}"
     deadline = asyncio.get_running_loop().time() + 10
     while True:
@@ -87,25 +114,19 @@ async def twilio_client(port: int, digit_at=25, frames: int = 150):
 
     reader = asyncio.create_task(drain())
     rng = np.random.default_rng(0)
-    await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
-    await ws.send(json.dumps({"event": "start", "sequenceNumber": "1", "streamSid": STREAM_SID,
-                              "start": {"streamSid": STREAM_SID, "callSid": CALL_SID, "accountSid": "AC0",
-                                        "tracks": ["inbound"], "customParameters": {},
-                                        "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": RATE,
-                                                        "channels": 1}}}))
+    start, media, dtmf, stop = _messages(provider)
     loop = asyncio.get_running_loop()
-    t0 = loop.time()
     try:
+        for msg in start:
+            await ws.send(json.dumps(msg))
+        t0 = loop.time()
         for i in range(frames):
             payload = base64.b64encode(rng.integers(0, 256, 160, dtype=np.uint8).tobytes()).decode()
-            await ws.send(json.dumps({"event": "media", "streamSid": STREAM_SID,
-                                      "media": {"track": "inbound", "chunk": str(i + 1),
-                                                "timestamp": str(i * 20), "payload": payload}}))
+            await ws.send(json.dumps(media(i, payload)))
             if i == digit_at:
-                await ws.send(json.dumps({"event": "dtmf", "streamSid": STREAM_SID,
-                                          "dtmf": {"track": "inbound_track", "digit": "5"}}))
+                await ws.send(json.dumps(dtmf("5")))
             await asyncio.sleep(max(0.0, t0 + (i + 1) * 0.02 - loop.time()))
-        await ws.send(json.dumps({"event": "stop", "streamSid": STREAM_SID, "stop": {"callSid": CALL_SID}}))
+        await ws.send(json.dumps(stop))
     except websockets.ConnectionClosed:
         pass  # the bot ended the call first
     finally:
