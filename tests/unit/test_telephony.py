@@ -11,6 +11,7 @@ from pipecat.serializers.telnyx import TelnyxFrameSerializer
 from pipecat.serializers.twilio import TwilioFrameSerializer
 from pipecat.serializers.vonage import VonageFrameSerializer
 
+from pipecat_roark._compat import PipelineWorker
 from pipecat_roark.models import CallStarted
 from pipecat_roark.redaction import Redactor
 from pipecat_roark.telephony import (
@@ -81,11 +82,13 @@ async def test_genesys_learns_the_call_from_the_open_message():
         "encoding": "PCMU", "from_number": "+15550001111", "to_number": "+15550002222"}
 
 
-def test_a_serializer_is_found_in_a_real_pipeline_and_worker():
+async def test_a_serializer_is_found_in_a_real_pipeline_and_worker():
     transport = ServerTransport(params=ServerParams(serializer=twilio()), host="127.0.0.1", port=0)
     inner = Pipeline([transport.input()])
     pipeline = Pipeline([inner, transport.output()])
     assert find_serializer(pipeline) is transport._params.serializer
+    worker = PipelineWorker(Pipeline([transport.input(), transport.output()]))
+    assert find_serializer(worker) is transport._params.serializer and find_transport(worker) is transport
     assert find_serializer([transport.output()]) is transport._params.serializer
     assert find_transport(pipeline) is transport
     tel = telephony_context(pipeline)
