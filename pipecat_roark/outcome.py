@@ -183,7 +183,10 @@ def decide_outcome(
         s = validate_status(status)
         return Outcome(s, ENDED_BY[s], "user")
     by_reason, specific = status_from_reason(reason)
-    if by_reason is not None and specific:
+    # "disconnect" in the reason of an end the bot itself requested describes
+    # the bot's action, not the caller's.
+    bot_asked = first_cause in (CAUSE_BOT_END, CAUSE_BOT_CANCEL)
+    if by_reason is not None and specific and not (by_reason == CALLER_HUNG_UP and bot_asked):
         return Outcome(by_reason, ENDED_BY[by_reason], "reason")
     if first_cause in _STATUS_BY_CAUSE:
         s = _STATUS_BY_CAUSE[first_cause]

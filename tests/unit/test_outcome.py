@@ -84,6 +84,11 @@ def test_an_end_worker_frame_whose_reason_names_the_outcome_refines_it():
     assert run(EndBotFrame(reason="transfer"), EndFrame(reason="transfer")).status == "transferred"
 
 
+def test_the_bot_disconnecting_the_call_is_not_the_caller_hanging_up():
+    o = run(EndBotFrame(reason="bot disconnected the call"), EndFrame(reason="bot disconnected the call"))
+    assert (o.status, o.ended_by) == ("bot_ended", "bot")
+
+
 def test_a_caller_disconnect_then_the_usual_cancel_is_a_hang_up():
     # The usual handler: on_client_disconnected -> worker.cancel() -> CancelFrame(reason=None).
     o = run(lambda t: t.client_disconnected(), CancelFrame(), reason="cancelled")
