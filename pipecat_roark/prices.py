@@ -200,8 +200,11 @@ def match(model: Optional[str], table: Mapping[str, Any], *, family: bool = Fals
         for key, entry in table.items():
             if not cand.startswith(key) or (best is not None and len(key) <= len(best)):
                 continue
+            rest = cand[len(key):]
             loose = family or (isinstance(entry, tuple) and len(entry) == 3 and entry[1] in _FAMILY_COMPONENTS)
-            if loose or _SAME_MODEL.match(cand[len(key):]):
+            if loose and key.endswith("-") and rest[:1].isdigit():
+                continue  # "aura-" is the first generation's voices, not "aura-3-..."
+            if loose or _SAME_MODEL.match(rest):
                 best = key
     return (best, table[best]) if best is not None else None
 

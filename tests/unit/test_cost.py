@@ -170,6 +170,7 @@ def test_model_names_match_by_longest_prefix_and_provider_prefixes():
     assert match("us.anthropic.claude-3-5-haiku-20241022-v1:0", DEFAULT_PRICES)[0] == "claude-3-5-haiku"
     assert match("aura-2-thalia-en", DEFAULT_PRICES)[0] == "aura-2"
     assert match("aura-asteria-en", DEFAULT_PRICES)[0] == "aura-"
+    assert match("aura-3-zeus-en", DEFAULT_PRICES) is None  # a later generation is not the first
     assert match("llama-3", DEFAULT_PRICES) is None and match(None, DEFAULT_PRICES) is None
     assert match("gemini-2.0-flash-001", DEFAULT_PRICES)[0] == "gemini-2.0-flash"
     assert match("gemini-2.5-flash-preview-05-20", DEFAULT_PRICES)[0] == "gemini-2.5-flash"
