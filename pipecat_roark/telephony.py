@@ -157,6 +157,21 @@ def find_transport(processors: Any) -> Optional[Any]:
     return None
 
 
+def find_worker(processors: Any) -> Optional[Any]:
+    """The PipelineWorker (PipelineTask on 0.0.10x) that runs these processors, or None.
+
+    An observer never gets the worker; but the worker's own source processor
+    (``data.source`` of the first hop of the ``StartFrame``) pushes through a
+    bound method of it. Needed for ``on_idle_timeout`` on 0.0.10x, whose idle
+    cancel carries no reason.
+    """
+    for proc in iter_processors(processors):
+        owner = _get(_get(proc, "_upstream_push_frame"), "__self__")
+        if owner is not None and {"PipelineWorker", "PipelineTask"} & set(_class_names(owner)):
+            return owner
+    return None
+
+
 # --------------------------------------------------------------------------- #
 # Reading them
 # --------------------------------------------------------------------------- #
@@ -320,6 +335,7 @@ def telephony_context(
 
 
 __all__ = [
-    "DISCONNECT_EVENTS", "PROVIDERS", "find_serializer", "find_transport", "from_runner", "from_serializer",
+    "DISCONNECT_EVENTS", "PROVIDERS", "find_serializer", "find_transport", "find_worker", "from_runner",
+    "from_serializer",
     "iter_processors", "provider_of", "telephony_context",
 ]

@@ -20,7 +20,7 @@ from pipecat.serializers.twilio import TwilioFrameSerializer
 from pipecat_roark._compat import PipelineParams, PipelineWorker, WorkerRunner
 from pipecat_roark.events import EventLog, dtmf_event, dtmf_frame_classes
 from pipecat_roark.outcome import OutcomeTracker
-from pipecat_roark.telephony import DISCONNECT_EVENTS, find_transport, telephony_context
+from pipecat_roark.telephony import DISCONNECT_EVENTS, find_transport, find_worker, telephony_context
 
 from .test_twilio_call import (
     CALL_SID,
@@ -47,6 +47,7 @@ class OutcomeObserver(BaseObserver):
         self.events = EventLog()
         self._seen: set[int] = set()
         self.clock = None
+        self.worker = None
 
     def now(self):
         return self.clock.get_time() if self.clock is not None else None
@@ -55,6 +56,11 @@ class OutcomeObserver(BaseObserver):
         frame = data.frame
         if self.clock is None:
             self.clock = data.source.get_clock()
+        if self.worker is None:
+            # The observer is never given the worker: its source processor leads to it.
+            self.worker = find_worker([data.source])
+            if self.worker is not None:
+                self.worker.add_event_handler("on_idle_timeout", lambda *_: self.tracker.idle_timeout(self.now()))
         if getattr(data, "first_push", None) is False or frame.id in self._seen:
             return
         self._seen.add(frame.id)
@@ -110,7 +116,6 @@ async def run_scenario(scenario, provider="twilio"):
     for name in DISCONNECT_EVENTS:
         if name in found._event_handlers:
             found.add_event_handler(name, lambda *_: obs.tracker.client_disconnected(obs.now()))
-    worker.add_event_handler("on_idle_timeout", lambda *_: obs.tracker.idle_timeout(obs.now()))
 
     runner = asyncio.create_task(WorkerRunner(handle_sigint=False).run(worker))
     if scenario == "bot":
@@ -125,6 +130,7 @@ async def run_scenario(scenario, provider="twilio"):
         await worker.cancel()
     await asyncio.wait_for(runner, 30)
     await asyncio.wait_for(client_task, 30)
+    assert obs.worker is worker
     obs.tracker.ended()
     return obs, telephony_context(pipeline)
 

@@ -17,6 +17,7 @@ from pipecat_roark.redaction import Redactor
 from pipecat_roark.telephony import (
     find_serializer,
     find_transport,
+    find_worker,
     from_runner,
     from_serializer,
     telephony_context,
@@ -89,6 +90,7 @@ async def test_a_serializer_is_found_in_a_real_pipeline_and_worker():
     assert find_serializer(pipeline) is transport._params.serializer
     worker = PipelineWorker(Pipeline([transport.input(), transport.output()]))
     assert find_serializer(worker) is transport._params.serializer and find_transport(worker) is transport
+    assert find_worker(worker) is worker and find_worker(pipeline) is None
     assert find_serializer([transport.output()]) is transport._params.serializer
     assert find_transport(pipeline) is transport
     tel = telephony_context(pipeline)
