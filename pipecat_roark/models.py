@@ -61,6 +61,9 @@ class Turn(WireModel):
     barge_in_latency_ms: Optional[int] = Field(default=None, ge=0)
     # Extension (user turns): what the STT said about its own result (stt_quality.py).
     stt_quality: Optional[SttQuality] = None
+    # Extension (interrupted assistant turns): "caller" when the caller's
+    # speech overlapped the bot's before it stopped, else "pipeline".
+    interruption_cause: Optional[Literal["caller", "pipeline"]] = None
 
 
 class ToolCallRecord(WireModel):
@@ -145,6 +148,108 @@ class LogRecord(WireModel):
     logger: Optional[str] = None  # the emitting module, e.g. "pipecat.services.deepgram.stt"
     audio_offset_ms: Optional[int] = Field(default=None, ge=0)
     count: Optional[int] = Field(default=None, ge=1)  # identical consecutive lines folded
+# --------------------------------------------------------------------------- #
+# Extensions of issue 14: outcome, telephony, timeline events, cost, turn-taking
+# --------------------------------------------------------------------------- #
+
+#: How the call ended (``callEndedStatus``); see :mod:`pipecat_roark.outcome`.
+CallEndedStatus = Literal[
+    "caller_hung_up", "bot_ended", "cancelled", "idle_timeout", "error",
+    "transferred", "voicemail", "max_duration", "unknown",
+]
+#: Who ended the call / who spoke last, from the caller's point of view.
+Party = Literal["caller", "bot", "system"]
+Speaker = Literal["caller", "bot"]
+
+
+class Telephony(WireModel):
+    """Extension: the phone call behind the pipeline (``telephony`` on call-started).
+
+    ``from_number`` / ``to_number`` are personal data: the redactor replaces
+    them when redaction is on (see :meth:`pipecat_roark.redaction.Redactor.payload`).
+    """
+
+    provider: str
+    call_id: Optional[str] = None
+    stream_id: Optional[str] = None
+    account_id: Optional[str] = None
+    from_number: Optional[str] = None
+    to_number: Optional[str] = None
+    direction: Optional[Literal["inbound", "outbound"]] = None
+    carrier_sample_rate: Optional[int] = Field(default=None, gt=0)
+    encoding: Optional[str] = None
+
+
+class TimelineEvent(WireModel):
+    """Extension: one point on the call's timeline (``events`` in call-ended).
+
+    ``kind="dtmf"``: a keypress (``direction`` ``inbound`` = the caller
+    pressed it, ``outbound`` = the bot sent it), ``data={"digits": "12#"}``.
+    ``kind="user"``: an event the user's code reported with ``roark.event()``.
+    """
+
+    kind: Literal["dtmf", "user"]
+    name: str
+    timestamp: str
+    audio_offset_ms: Optional[int] = Field(default=None, ge=0)
+    direction: Optional[Literal["inbound", "outbound"]] = None
+    data: Optional[dict[str, Any]] = None
+
+
+class ComponentCost(WireModel):
+    """Extension: what one service of the call cost (USD), and how it was priced."""
+
+    component: Literal["stt", "llm", "tts", "s2s"]
+    processor: Optional[str] = None
+    model: Optional[str] = None
+    # None when the model is not priced: never counted as zero.
+    usd: Optional[float] = Field(default=None, ge=0)
+    status: Literal["priced", "unknown"] = "priced"
+    # "genai-prices", "table", "override", or why it is unknown.
+    source: Optional[str] = None
+    basis: Optional[str] = None  # what was billed: "tokens", "characters", "audio seconds", "call duration"
+    quantity: Optional[dict[str, float]] = None
+
+
+class TurnCost(WireModel):
+    turn_index: int = Field(ge=0)
+    usd: float = Field(ge=0)
+    complete: bool = True  # False when some usage of the turn could not be priced
+
+
+class CallCost(WireModel):
+    """Extension: the call's cost (``cost`` in call-ended).
+
+    ``total_usd`` is the sum of the priced components; ``complete`` is False
+    when any component is unknown (the total is then a lower bound).
+    """
+
+    currency: Literal["USD"] = "USD"
+    total_usd: float = Field(ge=0)
+    complete: bool
+    by_component: dict[str, float] = Field(default_factory=dict)
+    components: list[ComponentCost] = Field(default_factory=list)
+    unknown: Optional[list[str]] = None
+    per_turn: Optional[list[TurnCost]] = None
+    prices_as_of: Optional[str] = None
+
+
+class TurnTaking(WireModel):
+    """Extension: how the two sides shared the line (``turnTaking`` in call-ended).
+
+    Times in ms. ``interruptions`` counts bot turns cut short, by cause:
+    ``caller`` (the caller spoke over the bot) or ``pipeline`` (the bot's
+    reply was cut while the caller was silent).
+    """
+
+    turns: dict[str, int]
+    interruptions: dict[str, int]
+    overlap_ms: int = Field(ge=0)
+    talk_time_ms: dict[str, int]
+    talk_ratio: Optional[float] = Field(default=None, ge=0, le=1)  # the bot's share of the talk time
+    longest_monologue_ms: dict[str, int]
+    long_silences: list[dict[str, Any]] = Field(default_factory=list)
+    long_silence_threshold_ms: int = Field(ge=0)
 
 
 class CallStarted(WireModel):
@@ -157,6 +262,9 @@ class CallStarted(WireModel):
     roark_integration_id: Optional[str] = None
     is_test: Optional[bool] = None
     metadata: Optional[dict[str, Any]] = None
+    # Extension (issue 14): the phone call, when a telephony serializer or
+    # the runner arguments say so.
+    telephony: Optional[Telephony] = None
 
 
 class CallEnded(WireModel):
@@ -195,6 +303,17 @@ class CallEnded(WireModel):
     audio_consent: Optional[Literal["granted", "discarded", "revoked", "not_given"]] = None
     logs: Optional[list[LogRecord]] = None
     logs_dropped: Optional[int] = Field(default=None, ge=1)
+    # Extensions (issue 14): a documented end status beside the free-text
+    # reason, who ended the call and who spoke last, the telephony context
+    # again (some serializers learn it only during the call), DTMF and user
+    # timeline events, cost, turn-taking figures.
+    call_ended_status: Optional[CallEndedStatus] = None
+    call_ended_by: Optional[Party] = None
+    last_speaker: Optional[Speaker] = None
+    telephony: Optional[Telephony] = None
+    events: Optional[list[TimelineEvent]] = None
+    cost: Optional[CallCost] = None
+    turn_taking: Optional[TurnTaking] = None
 
     def to_wire(self) -> dict[str, Any]:
         wire = super().to_wire()

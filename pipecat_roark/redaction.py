@@ -42,6 +42,8 @@ REDACTION_FAILED = "[REDACTION FAILED]"
 DEFAULT_REPLACEMENT = "[REDACTED]"
 #: Built-in rules and their replacements, in the order they run.
 BUILTIN_RULES = {"email": "[EMAIL]", "card": "[CARD]", "phone": "[PHONE]"}
+#: Fields of the ``telephony`` object that hold phone numbers.
+PHONE_NUMBER_FIELDS = ("fromNumber", "toNumber")
 #: JSON integers this long or longer are checked too (a card number sent as a number).
 _MIN_INT_DIGITS = 7
 _MAX_DEPTH = 64
@@ -521,7 +523,9 @@ class Redactor:
         tool data: turn ``content`` (and ``userId``, which can be a phone
         number or an email), tool call ``arguments`` (kept valid JSON), tool
         result ``content`` and ``error``, error ``message``\\ s, log line
-        ``message``\\ s (``logs``), and the words of STT word timings (dropped).
+        ``message``\\ s (``logs``), the words of STT word timings (dropped),
+        the ``telephony`` numbers (whole, see :meth:`phone_number`) and the
+        string values of timeline events' ``data``.
         """
         for turn in _dicts(wire.get("transcript")):
             for key in ("content", "userId"):
@@ -549,7 +553,35 @@ class Redactor:
                 for word in _dicts(quality.get("words")):
                     word.pop("word", None)
                     word.pop("punctuatedWord", None)
+        # Extensions (issue 14). Call-started carries "telephony" too: pass
+        # its wire dict through here as well.
+        telephony = wire.get("telephony")
+        if isinstance(telephony, dict):
+            for key in PHONE_NUMBER_FIELDS:
+                if isinstance(telephony.get(key), str):
+                    telephony[key] = self.phone_number(telephony[key], on_failure)
+        for event in _dicts(wire.get("events")):
+            data = event.get("data")
+            if isinstance(data, (dict, list)):
+                try:
+                    event["data"], _ = self._walk(data, on_failure, 0)
+                except _TooDeep:
+                    event["data"] = {"redacted": REDACTION_FAILED}
         return wire
+
+    def phone_number(self, value: str, on_failure: OnFailure = None) -> str:
+        """A field known to hold a phone number (or SIP address).
+
+        With the built-in ``phone`` rule on, the whole value is replaced,
+        whatever its shape (``+15550001111`` or ``sip:...@host`` are not the
+        written forms the text rule looks for); otherwise the rules run on it
+        as on any text.
+        """
+        if not value:
+            return value
+        if "phone" in self.rules:
+            return BUILTIN_RULES["phone"]
+        return self.text(value, on_failure)
 
     def attribute(self, value: Any, on_failure: OnFailure = None) -> Any:
         """An OpenTelemetry attribute value: strings (and sequences of them) redacted, the rest as is."""
@@ -590,6 +622,7 @@ def build_redactor(value: Any) -> Optional[Redactor]:
 __all__ = [
     "BUILTIN_RULES",
     "DEFAULT_REPLACEMENT",
+    "PHONE_NUMBER_FIELDS",
     "REDACTION_FAILED",
     "RedactionError",
     "Redactor",
