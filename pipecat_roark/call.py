@@ -502,8 +502,10 @@ class Call:
             return None
         return max(0, int(round(pos * 1000 / self.sample_rate)))
 
-    def build_started(self, settings: Any, t_ns: int) -> dict[str, Any]:
-        return CallStarted(
+    def build_started(self, settings: Any, t_ns: int, extra: Optional[dict] = None,
+                      on_redaction_failure: Optional[Any] = None) -> dict[str, Any]:
+        """The call-started payload; ``extra``: extension fields (redacted like the rest)."""
+        wire = CallStarted(
             pipecat_call_id=self.call_id,
             event_timestamp=self._iso(t_ns) or iso(0),
             agent_id=settings.agent_id,
@@ -512,7 +514,12 @@ class Call:
             roark_integration_id=settings.integration_id,
             is_test=True if settings.is_test else None,
             metadata=settings.metadata,
+            **(extra or {}),
         ).to_wire()
+        redactor = getattr(settings, "redactor", None)
+        if redactor is not None and extra:
+            redactor.payload(wire, on_redaction_failure)
+        return wire
 
     # -- figures -------------------------------------------------------------
 

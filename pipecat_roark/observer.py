@@ -234,6 +234,9 @@ class RoarkObserver(BaseObserver):
                 chunk_bytes=s.chunk_bytes,
             )
         self._capture: Capture = self._recorder.capture
+        # Frames the observer looks at: its own, and those its extensions name.
+        self._observed: tuple = _OBSERVED
+        self._ext_frames: tuple = ()
         self._clock: Any = None
         # Without the recorder: the reason of the end frame seen, for the end at teardown.
         self._fallback_reason: Optional[str] = None
@@ -258,6 +261,15 @@ class RoarkObserver(BaseObserver):
     def session(self) -> CallSession:
         """The call's owner (its state, edges, events and delivery)."""
         return self._session
+
+    def add_extension(self, ext: Any) -> Any:
+        """Plug a :class:`~pipecat_roark.session.CallExtension` into this call (before it starts)."""
+        self._session.extensions.append(ext)
+        frames = tuple(getattr(ext, "frames", ()) or ())
+        if frames:
+            self._ext_frames = tuple(dict.fromkeys(self._ext_frames + frames))
+            self._observed = tuple(dict.fromkeys(_OBSERVED + self._ext_frames))
+        return ext
 
     @property
     def delivery_stats(self):
@@ -303,7 +315,7 @@ class RoarkObserver(BaseObserver):
 
     async def on_push_frame(self, data: FramePushed):
         frame = data.frame
-        if not self._enabled or self._session.finalized or not isinstance(frame, _OBSERVED):
+        if not self._enabled or self._session.finalized or not isinstance(frame, self._observed):
             return
         try:
             first = getattr(data, "first_push", None)
@@ -311,7 +323,12 @@ class RoarkObserver(BaseObserver):
                 return
             if first is None and not self._first_sight(frame.id):
                 return
-            self._handle(frame, data)
+            if isinstance(frame, self._ext_frames):
+                for ext in self._session.extensions:
+                    if isinstance(frame, ext.frames):
+                        ext.on_frame(frame, data.timestamp, data)
+            if isinstance(frame, _OBSERVED):
+                self._handle(frame, data)
         except Exception:
             name = type(frame).__name__
             if name not in self._warned:  # once per frame type: no log storm

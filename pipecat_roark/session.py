@@ -16,6 +16,11 @@ session
 
 Everything here is synchronous and O(1) per call from the frame path except
 ``finalize``, which is the only coroutine that waits, and only on delivery.
+
+Features that add to the payloads (outcome, telephony, cost, capture
+policy, ...) plug in as :class:`CallExtension` objects, each in a module of
+its own; the session asks each for its fields and lets each see the frames
+it names.
 """
 
 from __future__ import annotations
@@ -60,6 +65,32 @@ class CallLog:
         self._log.opt(exception=True).error(self._prefix + msg)
 
 
+class CallExtension:
+    """A feature that adds to a call's payloads. Override what you need; nothing may raise out.
+
+    - ``frames``: frame classes the observer hands to ``on_frame`` (first push
+      only, any direction), with the push's pipeline time.
+    - ``started_fields()`` / ``ended_fields(session)``: extension fields (wire
+      names) for call-started / call-ended; they are redacted with the rest.
+    - ``finish_payload(payload)``: a last look at the call-ended wire dict
+      (after redaction, before delivery and ``on_call_ended``).
+    """
+
+    frames: tuple = ()
+
+    def on_frame(self, frame: Any, t_ns: int, data: Any) -> None:
+        pass
+
+    def started_fields(self) -> dict[str, Any]:
+        return {}
+
+    def ended_fields(self, session: "CallSession") -> dict[str, Any]:
+        return {}
+
+    def finish_payload(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return payload
+
+
 class CallSession:
     """The one owner of a call. See the module docstring."""
 
@@ -90,7 +121,7 @@ class CallSession:
         self.bot_spoke = False
         self.final_task: Optional[asyncio.Task] = None
         self.finalized = False
-        self._user_words_at: dict[int, int] = {}  # id(turn) -> pipeline time of its first words
+        self.extensions: list[CallExtension] = []
 
     # -- wiring (the recorder, at its start) -----------------------------------
 
@@ -127,7 +158,11 @@ class CallSession:
         s = self.settings
         meta = {"agentId": s.agent_id, "integrationId": s.integration_id,
                 "sampleRate": self.call.sample_rate, "numChannels": self.call.num_channels}
-        self.delivery.send_started(self.call.build_started(s, t_ns), meta)
+        extra: dict[str, Any] = {}
+        for ext in self.extensions:
+            extra.update(self._safely(ext, "started_fields", {}))
+        self.delivery.send_started(
+            self.call.build_started(s, t_ns, extra, on_redaction_failure=self._on_redaction_failure), meta)
         if self._spool is not None and self._client_factory is not None:
             # Whatever earlier calls on this machine left behind goes out now, paced.
             start_background(self._spool, self._client_factory)
@@ -346,10 +381,25 @@ class CallSession:
                 )
         except Exception:
             self.log.exception("could not assess the recording")
+        fields = dict(extra or {})
+        for ext in self.extensions:
+            fields.update(self._safely(ext, "ended_fields", {}, self))
         payload = call.build_ended(self.settings, now_wall=time.time(), recording_delivered=delivered,
-                                   extra=extra, recording=recording, on_redaction_failure=self._on_redaction_failure)
+                                   extra=fields, recording=recording, on_redaction_failure=self._on_redaction_failure)
+        for ext in self.extensions:
+            payload = self._safely(ext, "finish_payload", payload, payload)
         self._fire("on_call_ended", dict(payload.get("callSummary") or {}), payload)
         return payload
+
+    def _safely(self, ext: CallExtension, method: str, default: Any, *args: Any) -> Any:
+        """Run an extension hook; a failing one is logged once and left out."""
+        try:
+            return getattr(ext, method)(*args)
+        except Exception:
+            self._warn_once(f"ext-{type(ext).__name__}-{method}",
+                            f"{type(ext).__name__}.{method} failed; its fields are left out of this call")
+            self.log.exception(f"{type(ext).__name__}.{method} failed")
+            return default
 
     async def wait_final(self, timeout: float) -> bool:
         """Wait (at most ``timeout``) for the call to be delivered or spooled.
