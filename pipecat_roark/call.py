@@ -92,6 +92,7 @@ class TurnState:
     # When the frame that opened the turn passed (never moved by edge
     # resolution): the turn logic orders by it, the wire by ``start``.
     start_hint_t: Optional[int] = None
+    end_hint_t: Optional[int] = None
     # Speaking edges queued for resolution on the recording (edges.py).
     edges_pending: int = 0
     first_text_t: Optional[int] = None
@@ -114,6 +115,11 @@ class TurnState:
     interrupted_pos: Optional[int] = None
     interrupted_by: Optional["TurnState"] = field(default=None, repr=False)
     reported: bool = False
+
+    @property
+    def words_first(self) -> bool:
+        """Its words were pushed before the ruling that started it: an STT-ruled turn."""
+        return self.first_text_t is not None and self.start_hint_t is not None and self.first_text_t <= self.start_hint_t
 
     def __post_init__(self) -> None:
         if self.start_hint_t is None:
@@ -249,9 +255,8 @@ class Call:
             return None
         turn = self._user
         turn.end = Edge(t_ns)
+        turn.end_hint_t = t_ns
         self._user_open = False
-        if turn.stt_ruled:
-            turn.closed = True  # the ruling waited for the words: later ones are a new turn
         return turn
 
     def set_start(self, turn: TurnState, edge: Edge, user_end: Optional[int] = None) -> None:
@@ -293,12 +298,18 @@ class Call:
     def _user_turn_for(self, t_ns: int) -> Optional[TurnState]:
         for turn in reversed(self.turns):
             if turn.role == "user" and turn.start_hint_t <= t_ns + TRANSCRIPT_GRACE_NS:
-                return None if turn.closed else turn
+                if turn.closed:
+                    return None
+                if turn.words_first and turn.end_hint_t is not None and t_ns > turn.end_hint_t:
+                    return None  # the ruling on those words is over: these are a new utterance's
+                return turn
         return None
 
     def _new_assistant_turn(self, edge: Edge) -> TurnState:
-        if self._user is not None and (self._user.text_only or self._user.stt_ruled):
-            self._user.closed = True  # a text-only user turn ends when the bot answers
+        if self._user is not None and (self._user.text_only or self._user.words_first):
+            # A turn ruled on its words ends when the bot answers: words after
+            # that are a new utterance (a late final of a VAD-ruled turn is not).
+            self._user.closed = True
         self._bot = TurnState("assistant", edge)
         self.turns.append(self._bot)
         return self._bot

@@ -335,20 +335,35 @@ def test_tool_outcomes():
 
 def test_transcript_ruled_turns_adopt_early_words_and_close_when_ruled_over():
     c = new_call()
-    # STT-only: the transcript reaches the observer before the ruling on it
-    # reaches the recorder; the ruling's start was looked up on the recording.
+    # STT-only: the words are pushed before the ruling on them; the edges are
+    # placed on the recording later (where the words were spoken).
     c.transcription(int(3.2 * S), "first question")
-    c.user_started(int(2.0 * S), 32000, stt_ruled=True)
-    c.user_stopped(int(3.0 * S), 48000)
-    c.transcription(int(5.2 * S), "second question")  # after the stop: a new utterance
-    c.user_started(int(4.0 * S), 64000, stt_ruled=True)
-    c.user_stopped(int(5.0 * S), 80000)
+    first = Call.user_started(c, int(3.25 * S))
+    Call.user_stopped(c, int(3.3 * S))
+    c.set_start(first, Edge(2 * S, 32000))
+    c.set_end(first, Edge(3 * S, 48000))
+    c.transcription(int(5.2 * S), "second question")  # after the ruling on the first: a new utterance
+    second = Call.user_started(c, int(5.25 * S))
+    Call.user_stopped(c, int(5.3 * S))
+    c.set_start(second, Edge(4 * S, 64000))
+    c.set_end(second, Edge(5 * S, 80000))
     c.bot_started(6 * S, 96000, user_end=80000)
     c.bot_text(int(6.1 * S), "Answer")
     t = ended(c)["transcript"]
     assert [(x["role"], x["content"], x.get("audioOffsetMs")) for x in t] == [
         ("user", "first question", 2000), ("user", "second question", 4000), ("assistant", "Answer", 6000)]
     assert t[2]["responseLatencyMs"] == 1000
+
+
+def test_a_late_final_of_a_turn_ruled_before_its_words_stays_in_it():
+    c = new_call()
+    c.user_started(2 * S, 32000)  # ruled as the sound began (a turn strategy, no VAD frames)
+    c.user_stopped(3 * S, 48000)
+    c.bot_started(int(3.5 * S), 56000)
+    c.transcription(int(3.8 * S), "late words")  # the final came after the bot began
+    c.bot_text(4 * S, "Reply")
+    t = ended(c)["transcript"]
+    assert [(x["role"], x["content"]) for x in t] == [("user", "late words"), ("assistant", "Reply")]
 
 
 def test_closed_assistant_turns_are_reported_once():

@@ -1,0 +1,1 @@
+from ..integration.conftest import _clean_env, server_process  # noqa: F401  (the same fixtures)
