@@ -87,7 +87,7 @@ class CaptureSink(Protocol):
     def bot_stopped(self, t_ns: int, head: Optional[int] = None) -> None: ...
     def bot_text(self, t_ns: int, text: Any, spaced: bool = False) -> None: ...
     def interruption(self, t_ns: int, head: Optional[int] = None) -> None: ...
-    def end(self, t_ns: Optional[int], reason: str) -> bool: ...
+    def end(self, t_ns: Optional[int], reason: str, hurry: bool = False) -> bool: ...
 
 
 def end_reason(frame: Any, default: str = "pipeline-finished") -> str:
@@ -254,7 +254,8 @@ class Capture:
     def event(self, frame: Frame) -> list[Chunk]:
         """A non-audio frame of EVENT_FRAMES. Returns chunks cut (at the end)."""
         if isinstance(frame, END_FRAMES):
-            return self.end(end_reason(frame))
+            # A CancelFrame is the host tearing the call down: it is not to be kept waiting.
+            return self.end(end_reason(frame), hurry=isinstance(frame, CancelFrame))
         sink = self.sink
         t = self._t()
         tracks = self.tracks
@@ -331,7 +332,7 @@ class Capture:
         self.tracks = None
         return chunks
 
-    def end(self, reason: str) -> list[Chunk]:
+    def end(self, reason: str, hurry: bool = False) -> list[Chunk]:
         """Flush the tail, hand it on, then end the call. Idempotent."""
         if self.ended:
             return []
@@ -349,7 +350,7 @@ class Capture:
             chunks = self._chunks(True)
         finally:
             if self.sink is not None:
-                self.sink.end(self.now_ns(), reason)
+                self.sink.end(self.now_ns(), reason, hurry=hurry)
         return chunks
 
 

@@ -109,6 +109,7 @@ class CallDelivery:
         self._troubled = False
         self._handed_off = False
         self._wake: Optional[asyncio.Event] = None
+        self._started_at = 0.0
 
     @property
     def spool_dir(self) -> Optional[str]:
@@ -150,6 +151,7 @@ class CallDelivery:
                     "host": socket.gethostname(), "callStartedAt": payload.get("eventTimestamp")}
             # Written ahead: a crash from here on still leaves the call for replay.
             self._spool_op("open", self._spool.open, meta, payload)
+        self._started_at = self._clock.monotonic()
         self._started_task = asyncio.create_task(self._send_started(payload))
 
     async def _send_started(self, payload: dict[str, Any]) -> None:
@@ -333,14 +335,16 @@ class CallDelivery:
 
     # -- the end -----------------------------------------------------------
 
-    async def finish(self, build_ended: Callable[[bool], dict[str, Any]]) -> bool:
+    async def finish(self, build_ended: Callable[[bool], dict[str, Any]], hurry: bool = False) -> bool:
         """Wait for uploads, then send call-ended; all within the deadline.
 
         ``build_ended(recording_delivered)`` builds the payload once the
         recording's fate is known. Returns True if call-ended was delivered;
         False also when it was left in the spool (``stats.ended_spooled``).
         With a spool, trouble with Roark or a stall hands the rest to it at
-        once (the host's shutdown does not wait for a Roark that is down).
+        once (the host's shutdown does not wait for a Roark that is down);
+        ``hurry`` (the host cancelled the call) shortens the stall allowed
+        to ``HAND_OFF_SECS``.
         """
         self._finishing = True
         clock = self._clock
@@ -349,13 +353,17 @@ class CallDelivery:
         spool_reserve = min(HAND_OFF_SECS, self._finalize_timeout / 5) if self._spool is not None else 0.0
         event_reserve = min(3.0, self._finalize_timeout / 3)
         self._wake = asyncio.Event()
+        started = self._started_task
+        if started is not None and not started.done() and clock.monotonic() - self._started_at >= STALL_SECS:
+            self._trouble()  # call-started has had no answer for the whole call: Roark hangs
         if self._troubled or self._breaker.is_open:
             self._wake.set()
         try:
             pending = set(self._chunk_tasks)
             if self._started_task is not None and not self._started_task.done():
                 pending.add(self._started_task)
-            await self._drain(pending, lambda: deadline - spool_reserve - event_reserve - clock.monotonic())
+            stall = HAND_OFF_SECS if hurry else STALL_SECS
+            await self._drain(pending, lambda: deadline - spool_reserve - event_reserve - clock.monotonic(), stall)
             if self._started_task is not None:
                 # Past this point call-started is either delivered or the spool's to send.
                 self._started_task.cancel()
@@ -379,9 +387,12 @@ class CallDelivery:
                     self._release(chunk)
                     self._lose(chunk.index, "finalization deadline reached before upload finished")
                 payload = build_ended(self.stats.chunks_delivered > 0)
+                budget = max(0.1, deadline - spool_reserve - clock.monotonic())
+                if hurry and self._spool is not None:
+                    budget = min(budget, 2 * HAND_OFF_SECS)  # the host is waiting: the spool has it otherwise
                 ok = await with_retries(
                     "call-ended", lambda budget: self._client.post_event(payload, budget),
-                    max(0.1, deadline - spool_reserve - clock.monotonic()), breaker=self._breaker, log=self._log,
+                    budget, breaker=self._breaker, log=self._log,
                     on_final=self._rejected, on_failure=self._trouble, give_up=self._spool_takes_over, clock=clock,
                 )
             self.stats.ended_delivered = ok
@@ -393,7 +404,7 @@ class CallDelivery:
             self._closed = True
             await self._client.close()
 
-    async def _drain(self, pending: set, remaining: Callable[[], float]) -> None:
+    async def _drain(self, pending: set, remaining: Callable[[], float], stall_secs: float = STALL_SECS) -> None:
         """Wait for the call's requests until done, out of time, or (with a spool) trouble or a stall."""
         wake = self._wake
         assert wake is not None
@@ -405,7 +416,7 @@ class CallDelivery:
                 left = remaining()
                 if left <= 0:
                     return
-                stall = STALL_SECS if self._spool is not None else left
+                stall = stall_secs if self._spool is not None else left
                 # Without a spool there is nothing to hand over to: wait for the requests alone.
                 wake_up = {waiter} if self._spool is not None else set()
                 done, pending = await asyncio.wait(pending | wake_up, timeout=min(left, stall),

@@ -444,7 +444,7 @@ class RoarkObserver(BaseObserver):
             # are immediate).
             self._fallback_reason = self._fallback_reason or end_reason(frame)
             if isinstance(frame, (CancelFrame, StopFrame)):
-                session.end(t, self._fallback_reason)
+                session.end(t, self._fallback_reason, hurry=isinstance(frame, CancelFrame))
 
     # -- metrics, errors, events ----------------------------------------------
 

@@ -309,8 +309,12 @@ class CallSession:
 
     # -- the end (once) -------------------------------------------------------
 
-    def end(self, t_ns: Optional[int], reason: str) -> bool:
-        """End the call now (the first caller wins). True if this call ended it."""
+    def end(self, t_ns: Optional[int], reason: str, hurry: bool = False) -> bool:
+        """End the call now (the first caller wins). True if this call ended it.
+
+        ``hurry``: the host is tearing the call down (a CancelFrame): what
+        Roark does not take promptly goes to the spool instead of being waited for.
+        """
         if self.call.ended:
             return False
         if not self._started:
@@ -326,10 +330,10 @@ class CallSession:
         self.call.close_all()
         self._report_turns()
         self.log.info(f"call ended ({reason}); delivering")
-        self.final_task = asyncio.get_running_loop().create_task(self._finalize())
+        self.final_task = asyncio.get_running_loop().create_task(self._finalize(hurry))
         return True
 
-    async def _finalize(self) -> bool:
+    async def _finalize(self, hurry: bool = False) -> bool:
         tracing = self._tracing
         if tracing is not None:
             tracing.call_ending()  # spans ended so far go out ahead of call-ended
@@ -337,7 +341,8 @@ class CallSession:
             ok = await self.delivery.finish(
                 lambda delivered: self.build_ended(
                     delivered, extra=tracing.ended_fields() if tracing is not None else None,
-                )
+                ),
+                hurry=hurry,
             )
         except Exception:
             self.log.exception("finalization failed")
