@@ -77,6 +77,19 @@ def _tools_schema(tools: dict[str, tuple[str, dict[str, Any]]]) -> Optional[Tool
     return ToolsSchema(standard_tools=functions)
 
 
+def openai_live_service(url: str, *, instructions: str = "You are Acme's support agent. Be brief.") -> Any:
+    """The real ``OpenAILiveLLMService`` pointed at ``url``, tools run by Responses delegation."""
+    from pipecat.services.openai.live.llm import OpenAILiveLLMService
+    from pipecat.services.openai.responses.llm import OpenAIResponsesLLMService
+
+    return OpenAILiveLLMService(
+        api_key="sk-test-local-fake", base_url=url,
+        settings=OpenAILiveLLMService.Settings(system_instruction=instructions),
+        delegation=OpenAILiveLLMService.ResponsesDelegation(
+            settings=OpenAIResponsesLLMService.Settings(model="gpt-5.4-mini")),
+    )
+
+
 def openai_realtime_service(url: str, *, transcription: bool = True,
                             instructions: str = "You are Acme's support agent. Be brief.",
                             silence_ms: int = 500) -> Any:
@@ -105,16 +118,33 @@ async def run_openai_realtime_call(
     tools: Optional[dict[str, tuple[str, dict[str, Any]]]] = None,
     tool_handlers: Optional[dict[str, ToolHandler]] = None,
     greet: bool = True,
+    service: str = "openai_realtime",
     idle_secs: float = 0.6,
     end_wait_secs: float = 8.0,
     timeout_secs: Optional[float] = None,
 ) -> RealtimeCallResult:
-    """Run one call against a fresh fake; see the module docstring."""
+    """Run one call against a fresh fake; see the module docstring.
+
+    ``service``: ``"openai_realtime"`` (``OpenAIRealtimeLLMService`` and
+    :class:`~.openai_fake.OpenAIRealtimeFake`) or ``"openai_live"``
+    (``OpenAILiveLLMService`` and :class:`~.live_fake.OpenAILiveFake`).
+    """
     if timeline.sample_rate != RATE:
         raise ValueError(f"the caller timeline must be at {RATE} Hz (the API's rate), not {timeline.sample_rate}")
     started = time.monotonic()
-    async with OpenAIRealtimeFake(script) as fake:
-        llm = openai_realtime_service(fake.url, transcription=transcription, silence_ms=script.silence_ms)
+    if service == "openai_realtime":
+        fake: Any = OpenAIRealtimeFake(script)
+    elif service == "openai_live":
+        from pipecat_roark.testing.realtime.live_fake import OpenAILiveFake
+
+        fake = OpenAILiveFake(script)
+    else:
+        raise ValueError(f"service must be 'openai_realtime' or 'openai_live', not {service!r}")
+    async with fake:
+        if service == "openai_realtime":
+            llm = openai_realtime_service(fake.url, transcription=transcription, silence_ms=script.silence_ms)
+        else:
+            llm = openai_live_service(fake.url)
         for name, handler in (tool_handlers or {}).items():
             llm.register_function(name, _wrap_handler(handler))
         params = transport_params(sample_rate=RATE, audio_out_sample_rate=RATE)
@@ -173,7 +203,7 @@ def _wrap_handler(handler: ToolHandler):
     return _run
 
 
-async def _drive(transport: OfflineCallTransport, fake: OpenAIRealtimeFake, timeline: CallerTimeline,
+async def _drive(transport: OfflineCallTransport, fake: Any, timeline: CallerTimeline,
                  idle_secs: float, end_wait_secs: float) -> tuple[str, bool]:
     inp, out = transport.input(), transport.output()
     await inp.stream_started.wait()
@@ -194,4 +224,4 @@ async def _drive(transport: OfflineCallTransport, fake: OpenAIRealtimeFake, time
     return "end", completed
 
 
-__all__ = ["RealtimeCallResult", "openai_realtime_service", "run_openai_realtime_call"]
+__all__ = ["RealtimeCallResult", "openai_live_service", "openai_realtime_service", "run_openai_realtime_call"]
