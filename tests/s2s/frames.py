@@ -74,3 +74,45 @@ def table(ps: list[Push], destination_prefix: str) -> str:
         who = ", ".join(f"{s}:{d}" for s, d in sorted(prod[kind]))
         lines.append(f"{kind:34} {who:90} recorder:{rec.get(kind, 0)}")
     return "\n".join(lines)
+
+
+def timing(outcome) -> list[str]:
+    """When the turn-marking frames came relative to the sound they mark (ms, + = after).
+
+    Recording time equals caller-stream time here (both start at the first
+    caller frame), so frame times and sound edges are compared directly.
+    """
+    from tests.integration.helpers import sound_spans
+
+    ps = pushes(outcome.call)
+    svc = {p.source for p in ps if p.kind == "LLMServiceMetadataFrame" and p.source.endswith("LLMService")}
+    left = sound_spans(outcome.pcm[:, 0], outcome.rate)
+    right = sound_spans(outcome.pcm[:, 1], outcome.rate)
+
+    def first(kind, source=None, direction=None):
+        return [p.secs * 1000 for p in ps if p.kind == kind and (source is None or p.source in source)
+                and (direction is None or p.direction == direction)]
+
+    def lags(times, edges):
+        out = []
+        for t in times:
+            out.append(min((t - e for e in edges), key=abs) if edges else float("nan"))
+        return " ".join(f"{x:+.0f}" for x in out)
+
+    starts, ends = [s for s, _ in left], [e for _, e in left]
+    bstarts, bends = [s for s, _ in right], [e for _, e in right]
+    lines = [
+        f"caller sound {[(round(s), round(e)) for s, e in left]}; bot sound {[(round(s), round(e)) for s, e in right]}",
+        f"ProposedUserStarted vs caller onset: {lags(first('ProposedUserStartedSpeakingFrame', svc, 'down'), starts)}",
+        f"UserStarted vs caller onset: {lags(first('UserStartedSpeakingFrame', {'LLMUserAggregator'}, 'down'), starts)}",
+        f"ProposedUserStopped vs caller end: {lags(first('ProposedUserStoppedSpeakingFrame', svc, 'down'), ends)}",
+        f"UserStopped vs caller end: {lags(first('UserStoppedSpeakingFrame', {'LLMUserAggregator'}, 'down'), ends)}",
+        "TranscriptionFrame (up) vs caller end: "
+        + " ".join(f"{t - e:+.0f}" for t, e in zip(first('TranscriptionFrame', svc), ends)),
+        f"InterruptionFrame vs caller onset: {lags(first('InterruptionFrame', {'LLMUserAggregator'}, 'down'), starts)}",
+        f"BotStarted vs bot sound start: {lags(first('BotStartedSpeakingFrame', {'DeviceOutputTransport'}, 'down'), bstarts)}",
+        f"BotStopped vs bot sound end: {lags(first('BotStoppedSpeakingFrame', {'DeviceOutputTransport'}, 'down'), bends)}",
+        f"TTSStarted (svc) vs bot sound start: {lags(first('TTSStartedFrame', svc), bstarts)}",
+        f"TTSStopped (svc) vs bot sound end: {lags(first('TTSStoppedFrame', svc), bends)}",
+    ]
+    return lines

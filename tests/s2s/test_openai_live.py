@@ -81,7 +81,7 @@ def test_the_fake_played_the_whole_script(outcome):
 def test_frames_seen_by_observer_and_recorder(outcome):
     ps = frames.pushes(outcome.call)
     rec = outcome.call.audio_processor.name.split("#")[0]
-    print("\n" + frames.table(ps, rec))
+    print("\n" + frames.table(ps, rec) + "\n" + "\n".join(frames.timing(outcome)))
     prod = frames.first_producers(ps)
     svc = "OpenAILiveLLMService"
     assert "InterruptionFrame" not in prod

@@ -123,7 +123,7 @@ def test_frames_seen_by_observer_and_recorder(outcome):
     """The measured facts of the module docstring (and docs/pipecat-s2s-frames.md)."""
     ps = frames.pushes(outcome.call)
     rec = outcome.call.audio_processor.name.split("#")[0]
-    print("\n" + frames.table(ps, rec))
+    print("\n" + frames.table(ps, rec) + "\n" + "\n".join(frames.timing(outcome)))
     prod = frames.first_producers(ps)
     svc = "OpenAIRealtimeLLMService"
     assert prod["TranscriptionFrame"] == {(svc, "up")}
