@@ -44,6 +44,13 @@ class Turn(WireModel):
     # Extension (interrupted turns): how long the bot kept talking after the
     # caller started speaking over it.
     barge_in_latency_ms: Optional[int] = Field(default=None, ge=0)
+    # Extension (proposed, issue 11): a short acknowledgement ("mhm") said over
+    # the other side, which neither ends nor cuts that side's turn
+    # (Pipecat's UserBackchannelFrame / BotBackchannelFrame).
+    backchannel: Optional[bool] = None
+    # Extension (proposed, issue 11): the turn's text was cut to what was
+    # played by a rule (e.g. proportional to the audio), not released with it.
+    approximate: Optional[bool] = None
 
 
 class ToolCallRecord(WireModel):
@@ -127,6 +134,21 @@ class CallStarted(WireModel):
     metadata: Optional[dict[str, Any]] = None
 
 
+class TimelineEvent(WireModel):
+    """Extension (proposed, issue 11): something that happened at a point of the call.
+
+    ``kind="dtmf"``: keypresses, ``direction`` ``"in"`` (the caller pressed,
+    Pipecat's ``InputDTMFFrame``) or ``"out"`` (the bot sent, ``OutputDTMFFrame``),
+    ``digits`` the keys in order (``"0"``-``"9"``, ``"*"``, ``"#"``).
+    """
+
+    kind: str
+    timestamp: str
+    audio_offset_ms: Optional[int] = Field(default=None, ge=0)
+    direction: Optional[Literal["in", "out"]] = None
+    digits: Optional[str] = None
+
+
 class CallEnded(WireModel):
     event: Literal["call-ended"] = "call-ended"
     pipecat_call_id: str
@@ -151,6 +173,8 @@ class CallEnded(WireModel):
     recording_status: Optional[Literal["ok", "degraded", "partial", "lost", "empty", "off"]] = None
     recording_health: Optional[dict[str, Any]] = None
     call_summary: Optional[dict[str, Any]] = None
+    # Extension (proposed, issue 11): point events on the call's timeline (DTMF).
+    events: Optional[list[TimelineEvent]] = None
 
     def to_wire(self) -> dict[str, Any]:
         wire = super().to_wire()

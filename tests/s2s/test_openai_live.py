@@ -151,6 +151,13 @@ def test_cut_turn_is_flagged_and_ends_where_the_audio_stopped(outcome):
     assert all(not t.get("interrupted") for t in outcome.turns if t is not cut[0])
 
 
+@pytest.mark.xfail(strict=True, reason="the cut turn is not flagged approximate: its text ran ahead of its "
+                   "audio, so what was played can only be estimated by a rule (proposed Turn.approximate)")
+def test_cut_turn_with_text_ahead_is_flagged_approximate(outcome):
+    cut = [t for t in outcome.role("assistant") if t.get("interrupted") or "quatre" in t["content"]]
+    assert cut and cut[0].get("approximate") is True
+
+
 @pytest.mark.xfail(strict=True, reason="no barge-in latency: no interruption detected without an "
                    "InterruptionFrame (see test_cut_turn_is_flagged_and_ends_where_the_audio_stopped)")
 def test_barge_in_latency(outcome):

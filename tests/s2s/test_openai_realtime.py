@@ -244,6 +244,13 @@ def test_cut_turn_is_flagged_and_ends_where_the_audio_stopped(outcome):
     assert all(not t.get("interrupted") for t in outcome.turns if t is not cut[0])
 
 
+@pytest.mark.xfail(strict=True, reason="the cut turn is not flagged approximate: its text ran ahead of its "
+                   "audio, so what was played can only be estimated by a rule (proposed Turn.approximate)")
+def test_cut_turn_with_text_ahead_is_flagged_approximate(outcome):
+    cut = [t for t in outcome.role("assistant") if t.get("interrupted") or "quatre" in t["content"]]
+    assert cut and cut[0].get("approximate") is True
+
+
 def test_barge_in_latency(outcome):
     placed, played = cut_played(outcome)
     truth = (placed.start + played) * 1000 / outcome.rate - caller_spans(outcome)[2][0]
