@@ -54,12 +54,12 @@ if PIPECAT_1X:
         VADUserStartedSpeakingFrame,
         VADUserStoppedSpeakingFrame,
     )
-    from pipecat.pipeline.pipeline import Pipeline
-    from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
-
     from pipecat_roark import RoarkObserver
     from pipecat_roark._compat import EndWorkerFrame, PipelineParams, PipelineWorker, WorkerRunner
     from pipecat_roark.devserver.server import DevServer
+
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from tests.integration.helpers import sound_spans
 from tests.scripted_call import tts_text
