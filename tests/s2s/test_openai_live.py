@@ -45,7 +45,7 @@ pytestmark = pytest.mark.skipif(not PIPECAT_1X, reason="OpenAILiveLLMService of 
 if PIPECAT_1X:
     from tests.s2s import common
     from tests.s2s.common import (
-        ACCEPTED_SPLITS, assistant_at, caller_spans, collapse, cut_played, cut_truth, expected_assistant,
+        ACCEPTED_SPLITS, assistant_at, caller_spans, collapse, cut_played, expected_assistant,
         expected_user_texts, placed_responses, responses,
     )
 

@@ -119,6 +119,7 @@ async def run_openai_realtime_call(
     tool_handlers: Optional[dict[str, ToolHandler]] = None,
     greet: bool = True,
     service: str = "openai_realtime",
+    fake_options: Optional[dict[str, Any]] = None,
     idle_secs: float = 0.6,
     end_wait_secs: float = 8.0,
     timeout_secs: Optional[float] = None,
@@ -128,16 +129,17 @@ async def run_openai_realtime_call(
     ``service``: ``"openai_realtime"`` (``OpenAIRealtimeLLMService`` and
     :class:`~.openai_fake.OpenAIRealtimeFake`) or ``"openai_live"``
     (``OpenAILiveLLMService`` and :class:`~.live_fake.OpenAILiveFake`).
+    ``fake_options``: keyword arguments for the fake (e.g. ``turn_events=False``).
     """
     if timeline.sample_rate != RATE:
         raise ValueError(f"the caller timeline must be at {RATE} Hz (the API's rate), not {timeline.sample_rate}")
     started = time.monotonic()
     if service == "openai_realtime":
-        fake: Any = OpenAIRealtimeFake(script)
+        fake: Any = OpenAIRealtimeFake(script, **(fake_options or {}))
     elif service == "openai_live":
         from pipecat_roark.testing.realtime.live_fake import OpenAILiveFake
 
-        fake = OpenAILiveFake(script)
+        fake = OpenAILiveFake(script, **(fake_options or {}))
     else:
         raise ValueError(f"service must be 'openai_realtime' or 'openai_live', not {service!r}")
     async with fake:

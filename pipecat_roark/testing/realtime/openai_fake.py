@@ -76,8 +76,13 @@ def usage_for(say: Optional[Say], sent_samples: int, heard_samples: int) -> dict
 class OpenAIRealtimeFake:
     """The fake server. ``async with OpenAIRealtimeFake(script) as fake: ... fake.url``."""
 
-    def __init__(self, script: RealtimeScript, *, host: str = "127.0.0.1"):
+    def __init__(self, script: RealtimeScript, *, turn_events: bool = True, host: str = "127.0.0.1"):
+        """``turn_events=False``: send no ``input_audio_buffer.speech_started`` /
+        ``speech_stopped`` / ``committed`` (the server still detects speech, answers
+        and cancels a reply talked over): a stand-in for services that give the
+        pipeline no user-turn frames at all (Gemini Live, Nova Sonic, Ultravox)."""
         self.script = script
+        self._turn_events = turn_events
         self.truth = Truth()
         self._host = host
         self._server = None
@@ -233,17 +238,20 @@ class OpenAIRealtimeFake:
         u = UtteranceTruth(index=len(self.truth.utterances), start_sample=sample,
                            started_at=time.monotonic(), item_id=_id("item"))
         self.truth.utterances.append(u)
-        await self._send({"type": "input_audio_buffer.speech_started", "item_id": u.item_id,
-                          "audio_start_ms": max(0, self._ms(sample) - self.script.prefix_padding_ms)})
+        if self._turn_events:
+            await self._send({"type": "input_audio_buffer.speech_started", "item_id": u.item_id,
+                              "audio_start_ms": max(0, self._ms(sample) - self.script.prefix_padding_ms)})
         if self._active is not None:  # turn_detection.interrupt_response
             await self._cancel_active("turn_detected")
 
     async def _speech_stopped(self, sample: int) -> None:
         u = self.truth.utterances[-1]
         u.end_sample, u.stopped_at = sample, time.monotonic()
-        await self._send({"type": "input_audio_buffer.speech_stopped", "item_id": u.item_id,
-                          "audio_end_ms": self._ms(sample)})
-        await self._send({"type": "input_audio_buffer.committed", "item_id": u.item_id, "previous_item_id": None})
+        if self._turn_events:
+            await self._send({"type": "input_audio_buffer.speech_stopped", "item_id": u.item_id,
+                              "audio_end_ms": self._ms(sample)})
+            await self._send({"type": "input_audio_buffer.committed", "item_id": u.item_id,
+                              "previous_item_id": None})
         user_item = {"id": u.item_id, "object": "realtime.item", "type": "message", "role": "user",
                      "status": "completed", "content": [{"type": "input_audio", "transcript": None}]}
         await self._send({"type": "conversation.item.added", "previous_item_id": None, "item": user_item})
