@@ -64,6 +64,13 @@ class Turn(WireModel):
     # Extension (interrupted assistant turns): "caller" when the caller's
     # speech overlapped the bot's before it stopped, else "pipeline".
     interruption_cause: Optional[Literal["caller", "pipeline"]] = None
+    # Extension: a short acknowledgement ("mhm") said over
+    # the other side, which neither ends nor cuts that side's turn
+    # (Pipecat's UserBackchannelFrame / BotBackchannelFrame).
+    backchannel: Optional[bool] = None
+    # Extension: the turn's text was cut to what was
+    # played by a rule (e.g. proportional to the audio), not released with it.
+    approximate: Optional[bool] = None
 
 
 class ToolCallRecord(WireModel):

@@ -1,0 +1,36 @@
+"""Local fakes of speech-to-speech model APIs, and real-time calls through them.
+
+:mod:`.script` (pure: what the model says and hears, the truth it keeps),
+:mod:`.openai_fake` (the OpenAI Realtime websocket API on 127.0.0.1) and
+:mod:`.call` (a real Pipecat pipeline around the real
+``OpenAIRealtimeLLMService``; Pipecat 1.x). Import :mod:`.call` only on
+Pipecat 1.x.
+"""
+
+from pipecat_roark.testing.realtime.script import (
+    RATE,
+    EnergyVAD,
+    Heard,
+    RealtimeScript,
+    ResponseTruth,
+    Say,
+    ToolCallPlan,
+    Truth,
+    UtteranceTruth,
+    word_offsets,
+    words_heard,
+)
+
+__all__ = [
+    "RATE",
+    "EnergyVAD",
+    "Heard",
+    "RealtimeScript",
+    "ResponseTruth",
+    "Say",
+    "ToolCallPlan",
+    "Truth",
+    "UtteranceTruth",
+    "word_offsets",
+    "words_heard",
+]
