@@ -113,6 +113,11 @@ class TurnState:
     # user turn that cut in.
     interrupted_t: Optional[int] = None
     interrupted_pos: Optional[int] = None
+    # Interruptions read off the recording (no InterruptionFrame): the
+    # caller's first sound over the bot.
+    caller_onset_pos: Optional[int] = None
+    # The next words of the bot begin a new response (a space goes between).
+    break_next: bool = False
     interrupted_by: Optional["TurnState"] = field(default=None, repr=False)
     reported: bool = False
 
@@ -273,15 +278,26 @@ class Call:
         turn.end = edge
         turn.edges_pending = max(0, turn.edges_pending - 1)
 
-    def transcription(self, t_ns: int, text: Any, user_id: Any = None, language: Any = None) -> None:
+    def transcription(self, t_ns: int, text: Any, user_id: Any = None, language: Any = None,
+                      whole_utterance: bool = False) -> Optional[TurnState]:
+        """A final transcription. Returns the user turn it made when it joined none (text only).
+
+        ``whole_utterance``: the transcript of one whole utterance, in the
+        order spoken (speech-to-speech services send them late, often after
+        the reply began): it goes to the earliest user turn still without words.
+        """
         text = clean_text(text).strip()
         if not text:
-            return
-        turn = self._user_turn_for(t_ns)
+            return None
+        created = None
+        turn = self._earliest_wordless(t_ns) if whole_utterance else self._user_turn_for(t_ns)
+        if turn is None and whole_utterance and self._user is not None and self._user.text_only \
+                and not self._user.closed and self._user is self.turns[-1]:
+            turn = self._user  # more words of an utterance placed from its transcript
         if turn is None:
             # No speaking frames at all (STT-only pipeline): one turn per
             # stretch of transcriptions between bot replies.
-            turn = TurnState("user", Edge(t_ns), text_only=True)
+            turn = created = TurnState("user", Edge(t_ns), text_only=True)
             self.turns.append(turn)
             self._user = turn
             if self._bot is not None and not self._bot_speaking:
@@ -294,6 +310,15 @@ class Call:
             turn.user_id = clean_text(user_id, 256)
         if language and turn.language is None:
             turn.language = clean_text(getattr(language, "value", language), 64)
+        return created
+
+    def _earliest_wordless(self, t_ns: int) -> Optional[TurnState]:
+        """The first user turn (in the order ruled) that has no words yet and began by ``t_ns``."""
+        for turn in self.turns:
+            if turn.role == "user" and not turn.parts and not turn.text_only and \
+                    turn.start_hint_t <= t_ns + TRANSCRIPT_GRACE_NS:
+                return turn
+        return None
 
     def _user_turn_for(self, t_ns: int) -> Optional[TurnState]:
         for turn in reversed(self.turns):
@@ -375,11 +400,38 @@ class Call:
         if self._bot is None:
             self._new_assistant_turn(Edge(t_ns))
         # Pipecat's rule: chunks that carry their own spacing are concatenated,
-        # others are joined with a space.
-        self._bot.add_text(text if spaced else text.strip(), "" if spaced else " ")
+        # others are joined with a space; a new response is a new sentence.
+        joiner = "" if spaced else " "
+        if self._bot.break_next:
+            self._bot.break_next = False
+            last = self._bot.parts[-1] if self._bot.parts else " "
+            if spaced and not last[-1:].isspace() and not text[:1].isspace():
+                joiner = " "
+        self._bot.add_text(text if spaced else text.strip(), joiner)
         if self._bot.first_text_t is None:
             self._bot.first_text_t = t_ns
         self._bot.last_text_t = t_ns
+
+    def response_started(self) -> None:
+        """The bot begins a new response (a speech-to-speech service's next answer)."""
+        if self._bot is not None and self._bot.parts:
+            self._bot.break_next = True
+
+    def cut_by_caller(self, turn: TurnState, caller_onset: int, t_ns: int) -> None:
+        """An interruption read off the recording: the caller spoke over ``turn`` and the bot stopped."""
+        if turn.interrupted:
+            return
+        turn.interrupted = True
+        turn.interrupted_t, turn.caller_onset_pos = t_ns, caller_onset
+        turn.interrupted_pos = turn.end.pos if turn.end is not None else None
+        for user in self.turns:
+            if user.role == "user" and user.start.pos is not None and abs(user.start.pos - caller_onset) <= \
+                    (self.sample_rate or 16000) // 2:
+                turn.interrupted_by = user
+                break
+        self._last_cut = turn
+        if turn is self._bot:
+            self._close_bot()
 
     def interruption(self, t_ns: int, pos: Optional[int] = None) -> None:
         """Pipecat broadcasts an interruption at every user-turn start: it cut
@@ -572,7 +624,8 @@ class Call:
         if not turn.interrupted or turn.end is None:
             return None
         by = turn.interrupted_by
-        onset_pos = by.start.pos if by is not None else None
+        onset_pos = turn.caller_onset_pos if turn.caller_onset_pos is not None else (
+            by.start.pos if by is not None else None)
         if onset_pos is None:  # no sound of the caller over the bot: from the interruption itself
             onset_pos = turn.interrupted_pos
         if onset_pos is not None and turn.start.pos is not None:

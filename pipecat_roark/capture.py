@@ -33,6 +33,7 @@ from pipecat.frames.frames import (
     InterruptionFrame,
     StartFrame,
     StopFrame,
+    TTSStartedFrame,
     TTSTextFrame,
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
@@ -57,6 +58,7 @@ EVENT_FRAMES = (
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
     TTSTextFrame,
+    TTSStartedFrame,
     InterruptionFrame,
     EndFrame,
     CancelFrame,
@@ -87,6 +89,7 @@ class CaptureSink(Protocol):
     def bot_stopped(self, t_ns: int, head: Optional[int] = None) -> None: ...
     def bot_text(self, t_ns: int, text: Any, spaced: bool = False) -> None: ...
     def interruption(self, t_ns: int, head: Optional[int] = None) -> None: ...
+    def bot_response_started(self, t_ns: int) -> None: ...
     def end(self, t_ns: Optional[int], reason: str, hurry: bool = False) -> bool: ...
 
 
@@ -262,6 +265,12 @@ class Capture:
         if isinstance(frame, TTSTextFrame):
             if sink is not None:
                 sink.bot_text(t, frame.text, bool(getattr(frame, "includes_inter_frame_spaces", False)))
+            return []
+        if isinstance(frame, TTSStartedFrame):
+            # In playing order (the transport passes it after the audio before it):
+            # the words after it are a new response.
+            if sink is not None:
+                sink.bot_response_started(t)
             return []
         if tracks is not None:
             # Positions are read now: write what the resamplers hold first

@@ -51,6 +51,11 @@ WINDOWS = {
 }
 #: A NEAR hint in silence snaps to speech at most this far away.
 NEAR_SECS = 0.3
+#: Utterances placed from the recording alone: pauses shorter than this do
+#: not split one (server VADs wait ~0.5 s of silence to end a turn).
+UTTERANCE_GAP_SECS = 0.45
+#: ... and sound shorter than this is not an utterance (a click, a breath).
+MIN_UTTERANCE_SECS = 0.15
 
 
 @dataclass
@@ -166,6 +171,29 @@ class EdgeResolver:
                 out.append((hint, self.resolve(hint)))
             self._due[side] = queue[0].due(self.rate) if queue else None
         return out
+
+    def place_utterance(self, side: int, until: int, merge_secs: float = UTTERANCE_GAP_SECS) -> Optional[tuple[int, int]]:
+        """The first stretch of speech of ``side`` not owned yet, before ``until``: (start, end), now owned.
+
+        For turns that come with words but no speaking frames at all (some
+        speech-to-speech services): the words are of the next utterance the
+        recording holds. Pending hints of the side are resolved first.
+        """
+        if self._pending[side]:
+            return None  # frames do speak for this side: leave the edges to them
+        b = self.tl.block
+        floor = self.owned[side]
+        runs = self.tl.speech_runs(side, -(-floor // b), until // b, _blocks(merge_secs))
+        runs = [(max(s * b, floor), e * b) for s, e in runs if e * b > floor and (e - s) >= _blocks(MIN_UTTERANCE_SECS)]
+        if not runs:
+            return None
+        start, end = runs[0]
+        self.owned[side] = end
+        return start, end
+
+    def owns(self, side: int, pos: int) -> None:
+        """Sound of ``side`` up to ``pos`` belongs to a turn placed by other means."""
+        self.owned[side] = max(self.owned[side], pos)
 
     def resolve(self, hint: Hint) -> int:
         window = WINDOWS[(hint.side, hint.edge)]

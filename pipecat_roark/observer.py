@@ -41,6 +41,11 @@ from pipecat.frames.frames import (
     UserStoppedSpeakingFrame,
 )
 from pipecat.observers.base_observer import BaseObserver, FramePushed
+
+try:  # Pipecat >= 1.x: services announce themselves (speech-to-speech or not)
+    from pipecat.frames.frames import LLMServiceMetadataFrame
+except ImportError:  # 0.0.10x
+    LLMServiceMetadataFrame = None  # type: ignore[assignment,misc]
 from pipecat.processors.audio.audio_buffer_processor import AudioBufferProcessor
 from pipecat.processors.frame_processor import FrameDirection
 
@@ -76,7 +81,7 @@ _OBSERVED = (
     EndFrame,
     CancelFrame,
     StopFrame,
-)
+) + ((LLMServiceMetadataFrame,) if LLMServiceMetadataFrame is not None else ())
 _SUPPORTS_FIRST_PUSH = "observe_every_push" in inspect.signature(BaseObserver.__init__).parameters
 _DEDUPE_SIZE = 512
 #: Events user code can subscribe to with ``@roark.event_handler(name)``.
@@ -417,6 +422,9 @@ class RoarkObserver(BaseObserver):
         elif isinstance(frame, StartFrame):
             self._clock = getattr(data.source, "get_clock", lambda: None)()
             self._check_metrics_enabled(frame)
+        elif LLMServiceMetadataFrame is not None and isinstance(frame, LLMServiceMetadataFrame):
+            if getattr(frame, "is_realtime_service", False):
+                session.realtime_service()
         elif not self._capture.started:
             self._handle_without_recorder(frame, data)
 

@@ -38,6 +38,32 @@ from .replay import start_background
 from .summary import recording_health
 from .timeline import BOT, USER, Timeline
 
+#: A barge-in read off the recording: the caller's sound over the bot lasts
+#: at least this long ...
+BARGE_IN_MIN_SECS = 0.2
+#: ... and the bot stops within this long after it began, while the caller
+#: still speaks or at most BARGE_IN_STILL_SECS after (else the bot talked on
+#: over a backchannel or noise).
+BARGE_IN_MAX_CUT_SECS = 1.5
+BARGE_IN_STILL_SECS = 0.3
+
+
+def caller_over_bot(tl: Timeline, bot_start: int, bot_end: int) -> Optional[int]:
+    """Where the caller began speaking over the bot's speech [bot_start, bot_end), if the bot
+    stopped within BARGE_IN_MAX_CUT_SECS of it; else None."""
+    b, rate = tl.block, tl.sample_rate
+    lo, hi = bot_start // b, -(-bot_end // b)
+    for s, e in tl.speech_runs(USER, lo, hi + int(BARGE_IN_MIN_SECS * 100), 25):
+        if s <= lo:
+            continue  # the caller was already speaking when the bot began: not a barge-in on it
+        if s * b >= bot_end - int(0.05 * rate):
+            break
+        long_enough = (e - s) * b >= BARGE_IN_MIN_SECS * rate
+        still_speaking = e * b >= bot_end - BARGE_IN_STILL_SECS * rate
+        if long_enough and still_speaking and bot_end - s * b <= BARGE_IN_MAX_CUT_SECS * rate:
+            return s * b
+    return None
+
 #: How long the end of a call waits for the user's event handlers.
 EVENT_HANDLER_GRACE_SECS = 2.0
 
@@ -122,6 +148,11 @@ class CallSession:
         self.final_task: Optional[asyncio.Task] = None
         self.finalized = False
         self.extensions: list[CallExtension] = []
+        #: A speech-to-speech service runs the call (LLMServiceMetadataFrame).
+        self.realtime = False
+        #: An InterruptionFrame was seen: the pipeline says when it cuts the bot
+        #: off. Without any, interruptions are read off the recording.
+        self._interruptions_signalled = False
 
     # -- wiring (the recorder, at its start) -----------------------------------
 
@@ -219,8 +250,17 @@ class CallSession:
         self._report_turns()
 
     def interruption(self, t_ns: int, head: Optional[int] = None) -> None:
+        self._interruptions_signalled = True
         self.call.interruption(t_ns, head)
         self._report_turns()
+
+    def bot_response_started(self, t_ns: int) -> None:
+        """A new response begins (a TTSStartedFrame, in playing order)."""
+        self.call.response_started()
+
+    def realtime_service(self) -> None:
+        """A speech-to-speech service announced itself: its transcripts are whole utterances, sent late."""
+        self.realtime = True
 
     def _hint(self, hint: Hint, head: Optional[int]) -> None:
         if self._edges is None or head is None or hint.est is None:
@@ -244,13 +284,42 @@ class CallSession:
                 self.call.set_start(turn, edge, user_end=user_end)
             else:
                 self.call.set_end(turn, edge)
+                if hint.side == BOT and not self._interruptions_signalled:
+                    self._read_interruption(turn, hint)
         self._report_turns()
+
+    def _read_interruption(self, turn: TurnState, hint: Hint) -> None:
+        """No InterruptionFrame in this call: the caller's sound over the bot's, then the bot
+        stopping soon after, is a barge-in (full-duplex speech-to-speech services)."""
+        tl = self._timeline
+        if tl is None or turn.interrupted or turn.start.pos is None or turn.end is None or turn.end.pos is None:
+            return
+        onset = caller_over_bot(tl, turn.start.pos, turn.end.pos)
+        if onset is not None:
+            self.call.cut_by_caller(turn, onset, hint.time_of(turn.end.pos, tl.sample_rate))
 
     # -- from the observer --------------------------------------------------
 
     def transcription(self, t_ns: int, text: Any, user_id: Any = None, language: Any = None) -> None:
-        self.call.transcription(t_ns, text, user_id, language)
+        placed = self.call.transcription(t_ns, text, user_id, language, whole_utterance=self.realtime)
+        if placed is not None and self.realtime:
+            self._place_from_recording(placed, t_ns)
         self._report_turns()
+
+    def _place_from_recording(self, turn: TurnState, t_ns: int) -> None:
+        """A user turn known only from its words: on the next utterance the left channel holds."""
+        edges, tl = self._edges, self._timeline
+        head = self.position_at(t_ns)
+        if edges is None or tl is None or head is None:
+            return
+        span = edges.place_utterance(USER, min(head, tl.pos(USER)))
+        if span is None:
+            return
+        rate = tl.sample_rate
+        at = lambda pos: t_ns + int((pos - head) * 1e9 / rate)  # noqa: E731
+        turn.text_only = False
+        self.call.set_start(turn, Edge(at(span[0]), span[0]))
+        self.call.set_end(turn, Edge(at(span[1]), span[1]))
 
     def tool_call(self, t_ns: int, tool_call_id: Any, name: Any, arguments: Any) -> None:
         self.call.tool_call(t_ns, tool_call_id, name, arguments, pos=self.position_at(t_ns))

@@ -522,6 +522,9 @@ class RecordingSink:
         assert head is None or head >= 0
         self._event("interruption", t_ns, head)
 
+    def bot_response_started(self, t_ns: int) -> None:
+        self._event("bot_response_started", t_ns)
+
     def end(self, t_ns: Any, reason: str) -> bool:
         assert t_ns is None or isinstance(t_ns, int)
         self.events.append(("end", t_ns))
