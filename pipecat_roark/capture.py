@@ -32,8 +32,8 @@ from pipecat.frames.frames import (
     Frame,
     InterruptionFrame,
     StartFrame,
+    LLMFullResponseStartFrame,
     StopFrame,
-    TTSStartedFrame,
     TTSTextFrame,
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
@@ -58,7 +58,7 @@ EVENT_FRAMES = (
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
     TTSTextFrame,
-    TTSStartedFrame,
+    LLMFullResponseStartFrame,
     InterruptionFrame,
     EndFrame,
     CancelFrame,
@@ -266,9 +266,9 @@ class Capture:
             if sink is not None:
                 sink.bot_text(t, frame.text, bool(getattr(frame, "includes_inter_frame_spaces", False)))
             return []
-        if isinstance(frame, TTSStartedFrame):
-            # In playing order (the transport passes it after the audio before it):
-            # the words after it are a new response.
+        if isinstance(frame, LLMFullResponseStartFrame):
+            # In playing order (the transport passes it after the audio queued
+            # before it, and before the response's words): a new response.
             if sink is not None:
                 sink.bot_response_started(t)
             return []

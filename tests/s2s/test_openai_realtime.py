@@ -212,9 +212,6 @@ def test_assistant_turns_hold_the_words_heard(outcome):
     assert got in expected_assistant(outcome), ACCEPTED_SPLITS
 
 
-@pytest.mark.xfail(strict=True, reason="the text of two responses in one assistant turn is concatenated "
-                   "with no separator ('Un instant… 🔎Commande'): includes_inter_frame_spaces deltas joined "
-                   "across a response boundary")
 def test_responses_in_one_turn_are_separated(outcome):
     text = " ".join(t["content"] for t in outcome.role("assistant"))
     assert "🔎Commande" not in text
