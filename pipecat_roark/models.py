@@ -8,7 +8,12 @@ wire; fields left as ``None`` are omitted, because the contract distinguishes
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional, Union
+import collections.abc
+import functools
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any, Literal, Mapping, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -42,6 +47,67 @@ def personal_keys(default: Any = ..., **keys: RedactKind) -> Any:
     Once those dicts get a model, mark its fields with :func:`personal` instead.
     """
     return Field(default=default, json_schema_extra={"redact_keys": dict(keys)})
+
+
+@dataclass(frozen=True)
+class PersonalField:
+    """What :func:`personal_fields` says of one field (by its wire name); exactly one part is set.
+
+    ``kind``: how the value itself is redacted; ``keys``: how the keys of the
+    plain dicts it holds are; ``inner``: the personal fields of the model(s)
+    it holds (one object or a list of them).
+    """
+
+    kind: Optional[str] = None
+    keys: Optional[Mapping[str, str]] = None
+    inner: Optional[Mapping[str, "PersonalField"]] = None
+
+
+@functools.lru_cache(maxsize=None)
+def personal_fields(model: type[BaseModel]) -> Mapping[str, PersonalField]:
+    """The fields of ``model`` (wire names) that carry personal data, directly or in the models they hold.
+
+    Read from the :func:`personal` / :func:`personal_keys` markers; a union
+    of models (tool records) merges its members' fields. Raises TypeError
+    when two members mark the same wire name differently (a declaration
+    mistake, caught by the tests, never mid-call).
+    """
+    out: dict[str, PersonalField] = {}
+    for name, info in model.model_fields.items():
+        wire = info.alias or name
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        kind, keys = extra.get("redact"), extra.get("redact_keys")
+        if kind is not None:
+            if kind not in REDACT_KINDS:
+                raise TypeError(f"{model.__name__}.{name}: unknown redaction kind {kind!r}")
+            out[wire] = PersonalField(kind=str(kind))
+        elif keys:
+            bad = [k for k in keys.values() if k not in REDACT_KINDS]
+            if bad:
+                raise TypeError(f"{model.__name__}.{name}: unknown redaction kind(s) {bad}")
+            out[wire] = PersonalField(keys=types.MappingProxyType(dict(keys)))
+        else:
+            inner: dict[str, PersonalField] = {}
+            for sub in _models_in(info.annotation):
+                for key, field in personal_fields(sub).items():
+                    if inner.setdefault(key, field) != field:
+                        raise TypeError(f"{model.__name__}.{name}: the models it holds mark {key!r} differently")
+            if inner:
+                out[wire] = PersonalField(inner=types.MappingProxyType(inner))
+    return types.MappingProxyType(out)
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The models an annotation holds: itself, or inside Optional/Union/list/tuple (not dict values)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    origin = typing.get_origin(annotation)
+    if origin in (Union, types.UnionType, list, tuple, typing.Annotated, collections.abc.Sequence):
+        found: list[type[BaseModel]] = []
+        for arg in typing.get_args(annotation):
+            found += [m for m in _models_in(arg) if m not in found]
+        return found
+    return []
 
 
 class WireModel(BaseModel):
