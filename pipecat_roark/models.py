@@ -337,13 +337,15 @@ class RecordingChannels(WireModel):
 class RecordingHealth(WireModel):
     """Extension: what was recorded and delivered (``recordingHealth`` in call-ended).
 
-    Chunk counts always; the rest once the recorder was there to measure it.
+    The package always sends the chunk counts, the rest once the recorder
+    was there to measure it; every part is optional in the model so that a
+    measurement of an unexpected shape never costs the call its call-ended.
     ``warnings`` are sentences a person can act on.
     """
 
-    chunks_produced: int = Field(ge=0)
-    chunks_delivered: int = Field(ge=0)
-    chunks_lost: int = Field(ge=0)
+    chunks_produced: Optional[int] = Field(default=None, ge=0)
+    chunks_delivered: Optional[int] = Field(default=None, ge=0)
+    chunks_lost: Optional[int] = Field(default=None, ge=0)
     recorded_ms: Optional[int] = Field(default=None, ge=0)
     call_ms: Optional[int] = None
     channels: Optional[RecordingChannels] = None
