@@ -47,7 +47,7 @@ from . import summary as _summary
 from .metrics import UsageTotals
 from .models import (
     CallEnded, CallStarted, CallSummary, ErrorRecord, MetricMeasurement, MetricRecord, PerSide, ToolCallRecord,
-    ToolResultRecord, Turn,
+    ToolResultRecord, Turn, wire_names,
 )
 from .text import MAX_TEXT_CHARS, clean_text, tool_arguments, tool_result_content
 
@@ -707,17 +707,20 @@ class Call:
         kept = self.kept_turns() if kept is None else kept
         starts = [t.start.t_ns for t in kept]
         windows = self._generation_windows(kept)
+        names = wire_names(MetricRecord)
         out = []
         for m in self.metrics:
-            measured = m.record if isinstance(m.record, MetricMeasurement) else MetricMeasurement.model_validate(m.record)
-            cut = measured.kind in ("llm", "tts") and any(lo < m.t_ns <= hi for lo, hi in windows)
+            # The measurement's wire dict, placed in time and on a turn, validated once.
+            rec = m.record.to_wire() if isinstance(m.record, MetricMeasurement) else dict(m.record)
             placed = {
-                "turn_index": max(0, bisect.bisect_right(starts, m.t_ns) - 1) if starts else measured.turn_index,
-                "interrupted": True if cut else measured.interrupted,
+                "turn_index": max(0, bisect.bisect_right(starts, m.t_ns) - 1) if starts else None,
+                "interrupted": True if rec.get(names["kind"]) in ("llm", "tts")
+                and any(lo < m.t_ns <= hi for lo, hi in windows) else None,
                 "timestamp": self._iso(m.t_ns) or iso(0),
                 "audio_offset_ms": self._ms(m.pos, anchored),
             }
-            out.append(MetricRecord(**{**dict(measured), **{k: v for k, v in placed.items() if v is not None}}))
+            rec.update({names[k]: v for k, v in placed.items() if v is not None})
+            out.append(MetricRecord.model_validate(rec))
         return out
 
     def build_errors(self, anchored: bool) -> list[ErrorRecord]:

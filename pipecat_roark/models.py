@@ -97,6 +97,12 @@ def personal_fields(model: type[BaseModel]) -> Mapping[str, PersonalField]:
     return types.MappingProxyType(out)
 
 
+@functools.lru_cache(maxsize=None)
+def wire_names(model: type[BaseModel]) -> Mapping[str, str]:
+    """Python field name -> wire name, for code that fills a wire dict in place."""
+    return types.MappingProxyType({name: info.alias or name for name, info in model.model_fields.items()})
+
+
 def _models_in(annotation: Any) -> list[type[BaseModel]]:
     """The models an annotation holds: itself, or inside Optional/Union/list/tuple (not dict values)."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
