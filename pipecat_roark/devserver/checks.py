@@ -19,7 +19,10 @@ from typing import Any, Iterable, Mapping, Optional, Sequence, get_args
 
 from pydantic import BaseModel, ValidationError
 
-from ..models import CallSummary, RecordingHealth, RecordingStatus, Recovery, ToolStatus, Turn
+from ..models import (
+    CallCost, CallSummary, LogRecord, MetricRecord, RecordingHealth, RecordingStatus, Recovery, SttQuality, Telephony,
+    TimelineEvent, ToolStatus, Turn, TurnTaking,
+)
 
 KNOWN_EVENTS = ("call-started", "call-ended")
 PCM_CONTENT_TYPE = "audio/pcm"
@@ -38,7 +41,15 @@ EXTENSION_OBJECTS: dict[str, type[BaseModel]] = {
     "recordingHealth": RecordingHealth,
     "callSummary": CallSummary,
     "recovery": Recovery,
+    "telephony": Telephony,
+    "cost": CallCost,
+    "turnTaking": TurnTaking,
 }
+# ... and lists of them.
+EXTENSION_LISTS: dict[str, type[BaseModel]] = {"events": TimelineEvent, "logs": LogRecord}
+# Fields of a metric record checked by hand below (with sentences of their own); the model checks the rest.
+_METRIC_CHECKED_BY_HAND = ("kind", "timestamp", "audioOffsetMs", "turnIndex", "metric", "processor", "model",
+                           "interrupted", "extra")
 
 
 # --------------------------------------------------------------------------
@@ -239,19 +250,32 @@ def _check_call_ended(p: Mapping[str, Any]) -> list[str]:
         problems += wrong_type
         if key in p and not wrong_type:
             problems += check_model(model, p[key], f"{w}: {key}")
+    for key, model in EXTENSION_LISTS.items():
+        wrong_type = _optional_type(p, key, w, "list")
+        problems += wrong_type
+        if key in p and not wrong_type:
+            for i, item in enumerate(p[key]):
+                if not isinstance(item, dict):
+                    problems.append(f"{key}[{i}] must be an object, got {_type_name(item)}")
+                else:
+                    problems += check_model(model, item, f"{key}[{i}]")
     return problems
 
 
-def check_model(model: type[BaseModel], value: Any, where: str) -> list[str]:
-    """Problems with an object against its wire model (strict types; missing parts are not reported)."""
+def check_model(model: type[BaseModel], value: Any, where: str, skip: Sequence[str] = ()) -> list[str]:
+    """Problems with an object against its wire model (strict types; missing parts are not reported).
+
+    ``skip``: fields (wire names) the caller checks itself, with sentences of its own.
+    """
     try:
         model.model_validate(value, strict=True)
     except ValidationError as e:
         out = []
         for err in e.errors():
-            if err.get("type") == "missing":
+            loc = err.get("loc", ())
+            if err.get("type") == "missing" or (loc and loc[0] in skip):
                 continue
-            path = ".".join(str(x) for x in err.get("loc", ()))
+            path = ".".join(str(x) for x in loc)
             got = err.get("input")
             out.append(f"{where}{'.' + path if path else ''}: {err.get('msg', 'invalid')} (got {_type_name(got)} {got!r})"[:300])
         return out
@@ -356,6 +380,11 @@ def check_turn(turn: Any, where: str = "turn") -> list[str]:
                 problems.append(f"{where}: {key} is only meaningful on assistant turns")
     if "bargeInLatencyMs" in turn and turn.get("interrupted") is not True:
         problems.append(f"{where}: bargeInLatencyMs sent on a turn that is not interrupted")
+    if "sttQuality" in turn:
+        if isinstance(turn["sttQuality"], dict):
+            problems += check_model(SttQuality, turn["sttQuality"], f"{where}: sttQuality")
+        else:
+            problems.append(f"{where}: sttQuality must be an object, got {_type_name(turn['sttQuality'])}")
     if "interruptionCause" in turn:
         cause = turn["interruptionCause"]
         if cause not in INTERRUPTION_CAUSES:
@@ -445,6 +474,7 @@ def _check_metric(m: Any, where: str, n_turns: int = 0) -> list[str]:
         problems += _optional_type(m, key, where, "str")
     problems += _optional_type(m, "interrupted", where, "bool")
     problems += _optional_type(m, "extra", where, "object")
+    problems += check_model(MetricRecord, m, where, skip=_METRIC_CHECKED_BY_HAND)
     return problems
 
 

@@ -413,3 +413,28 @@ def test_a_call_ended_rebuilt_from_the_spool_passes_the_checks():
                           CallReplay("c9", "failed", chunks=[2], silenced=[1]), 0.0)
     assert ended["recovery"]["chunksReplacedBySilence"] == [1]
     assert checks.check_event(ended) == []
+
+
+@pytest.mark.parametrize(
+    "payload, expected",
+    [
+        (with_(EXT, "metrics.0.ttfb", "0.3"), "metrics[0].ttfb: Input should be a valid number"),
+        (with_(EXT, "metrics.0.promptTokens", 1.5), "metrics[0].promptTokens: Input should be a valid integer"),
+        ({**EXT, "telephony": {"provider": "twilio", "direction": "sideways"}}, "telephony.direction: "),
+        ({**EXT, "telephony": []}, "telephony must be object"),
+        ({**EXT, "events": [{"kind": "dtmf", "name": "1", "timestamp": "2025-05-01T10:00:04.000Z",
+                             "audioOffsetMs": -5}]}, "events[0].audioOffsetMs: "),
+        ({**EXT, "events": ["x"]}, "events[0] must be an object"),
+        ({**EXT, "logs": [{"timestamp": "t", "level": "INFO", "message": 5}]}, "logs[0].message: "),
+        ({**EXT, "cost": {"totalUsd": -1, "complete": True}}, "cost.totalUsd: "),
+        (with_(EXT, "transcript.1.sttQuality", {"confidence": 1.5}), "transcript[1]: sttQuality.confidence: "),
+    ],
+)
+def test_other_extensions_are_checked_through_their_models(payload, expected):
+    problems = checks.check_event(payload)
+    assert any(expected in p for p in problems), problems
+
+
+def test_metric_fields_checked_by_hand_are_not_reported_twice():
+    problems = checks.check_event(with_(EXT, "metrics.0.interrupted", "yes"))
+    assert [p for p in problems if "interrupted" in p] == ["metrics[0]: interrupted must be bool, got str"]
