@@ -45,7 +45,10 @@ from typing import Any, Optional
 
 from . import summary as _summary
 from .metrics import UsageTotals
-from .models import CallEnded, CallStarted, ErrorRecord, MetricRecord, ToolCallRecord, ToolResultRecord, Turn
+from .models import (
+    CallEnded, CallStarted, CallSummary, ErrorRecord, MetricMeasurement, MetricRecord, PerSide, ToolCallRecord,
+    ToolResultRecord, Turn, wire_names,
+)
 from .text import MAX_TEXT_CHARS, clean_text, tool_arguments, tool_result_content
 
 #: A transcription pushed this shortly before a user turn's start belongs to
@@ -768,17 +771,19 @@ class Call:
         kept = self.kept_turns() if kept is None else kept
         starts = [t.start.t_ns for t in kept]
         windows = self._generation_windows(kept)
+        names = wire_names(MetricRecord)
         out = []
         for m in self.metrics:
-            rec = dict(m.record)
-            if starts:
-                rec["turnIndex"] = max(0, bisect.bisect_right(starts, m.t_ns) - 1)
-            if rec.get("kind") in ("llm", "tts") and any(lo < m.t_ns <= hi for lo, hi in windows):
-                rec["interrupted"] = True
-            rec["timestamp"] = self._iso(m.t_ns) or iso(0)
-            offset = self._ms(m.pos, anchored)
-            if offset is not None:
-                rec["audioOffsetMs"] = offset
+            # The measurement's wire dict, placed in time and on a turn, validated once.
+            rec = m.record.to_wire() if isinstance(m.record, MetricMeasurement) else dict(m.record)
+            placed = {
+                "turn_index": max(0, bisect.bisect_right(starts, m.t_ns) - 1) if starts else None,
+                "interrupted": True if rec.get(names["kind"]) in ("llm", "tts")
+                and any(lo < m.t_ns <= hi for lo, hi in windows) else None,
+                "timestamp": self._iso(m.t_ns) or iso(0),
+                "audio_offset_ms": self._ms(m.pos, anchored),
+            }
+            rec.update({names[k]: v for k, v in placed.items() if v is not None})
             out.append(MetricRecord.model_validate(rec))
         return out
 
@@ -796,7 +801,7 @@ class Call:
             for e in self.errors.values()
         ]
 
-    def build_summary(self, kept: list[TurnState], turns: list[Turn], recording_status: Optional[str] = None) -> dict[str, Any]:
+    def build_summary(self, kept: list[TurnState], turns: list[Turn], recording_status: Optional[str] = None) -> CallSummary:
         """The callSummary block."""
         rate = self.sample_rate
         on_recording = bool(rate) and all(t.start.pos is not None for t in kept)
@@ -810,25 +815,22 @@ class Call:
                 spans.append((t.role, (t.start.t_ns - origin) / 1e6, (end.t_ns - origin) / 1e6))
         call_ms = (self.ended_t - origin) / 1e6 if self.ended_t is not None else None
         statuses = [self.tool_outcome(tool, self.ended_t)[0] for tool in self.tools.values()]
-        out: dict[str, Any] = {
-            "turns": {
-                "user": sum(1 for t in kept if t.role == "user"),
-                "assistant": sum(1 for t in kept if t.role == "assistant"),
-            },
-            **_summary.talk_and_silence(spans, call_ms),
-            "interruptions": sum(1 for t in kept if t.role == "assistant" and t.interrupted),
-            "toolCalls": _summary.tool_counts(statuses),
-            "errors": sum(e.count for e in self.errors.values()) + self.errors_dropped,
-            "latency": _summary.latency_summary(t.response_latency_ms for t in turns),
-            "usage": self.usage.to_dict(),
-        }
-        if self.metrics_dropped:
-            out["metricsDropped"] = self.metrics_dropped
-        if self.errors_dropped:
-            out["errorsDropped"] = self.errors_dropped
-        if recording_status:
-            out["recordingStatus"] = recording_status
-        return out
+        return CallSummary(
+            turns=PerSide(
+                user=sum(1 for t in kept if t.role == "user"),
+                assistant=sum(1 for t in kept if t.role == "assistant"),
+            ),
+            talk_time_ms=_summary.talk_time(spans),
+            silence_ms=_summary.silence_ms(spans, call_ms),
+            interruptions=sum(1 for t in kept if t.role == "assistant" and t.interrupted),
+            tool_calls=_summary.tool_counts(statuses),
+            errors=sum(e.count for e in self.errors.values()) + self.errors_dropped,
+            latency=_summary.latency_summary(t.response_latency_ms for t in turns),
+            usage=self.usage.summary(),
+            metrics_dropped=self.metrics_dropped or None,
+            errors_dropped=self.errors_dropped or None,
+            recording_status=recording_status or None,
+        )
 
     def build_ended(
         self, settings: Any, *, now_wall: float, recording_delivered: bool, extra: Optional[dict] = None,

@@ -2,9 +2,10 @@
 
 Pure: takes the ``data`` of one ``MetricsFrame`` (duck-typed: only the class
 name and attributes are read, so every Pipecat version and future metric
-types work) and returns plain dicts with the measured fields in camelCase,
-seconds for durations, anything without a known name under ``extra``. The
-call places them in time and on turns later.
+types work) and returns :class:`~pipecat_roark.models.MetricMeasurement`\ s
+(their wire dicts from :func:`to_records`), seconds for durations, anything
+without a known name under ``extra``. The call places them in time and on
+turns later (:class:`~pipecat_roark.models.MetricRecord`).
 
 One record per measurement, each saying what was measured (``metric``) and
 by which kind of service (``kind``: ``stt``, ``llm``, ``tts``, ``eou`` for
@@ -34,6 +35,7 @@ import math
 import re
 from typing import Any, Iterable, Optional
 
+from .models import MetricMeasurement, UsageSummary
 from .text import clean_text
 
 KINDS = ("stt", "llm", "tts", "eou", "other")
@@ -50,11 +52,12 @@ _KIND_BY_TYPE = {
     "SmartTurnMetricsData": "eou",
 }
 
+# Pipecat's LLMTokenUsage field -> MetricMeasurement field.
 _LLM_USAGE_KNOWN = {
-    "prompt_tokens": "promptTokens",
-    "completion_tokens": "completionTokens",
-    "total_tokens": "totalTokens",
-    "cache_read_input_tokens": "cachedTokens",
+    "prompt_tokens": "prompt_tokens",
+    "completion_tokens": "completion_tokens",
+    "total_tokens": "total_tokens",
+    "cache_read_input_tokens": "cached_tokens",
 }
 
 
@@ -96,8 +99,8 @@ def is_initial_zero_frame(data: Iterable[Any]) -> bool:
     return True
 
 
-def to_records(data: Iterable[Any], source_kind: Optional[str] = None) -> list[dict[str, Any]]:
-    """Records for the measurements in one ``MetricsFrame.data``.
+def measurements(data: Iterable[Any], source_kind: Optional[str] = None) -> list[MetricMeasurement]:
+    """The measurements in one ``MetricsFrame.data``.
 
     ``source_kind`` is the kind of the service that pushed the frame (what
     a TTFB or processing time belongs to); when None it is guessed from the
@@ -108,14 +111,21 @@ def to_records(data: Iterable[Any], source_kind: Optional[str] = None) -> list[d
     for d in data:
         try:
             rec = _record(d, source_kind)
+            m = MetricMeasurement(**rec) if rec is not None else None
         except Exception:  # an unexpected shape must not cost the other records
-            rec = None
-        if rec is not None:
-            out.append(rec)
+            m = None
+        if m is not None:
+            out.append(m)
     return out
 
 
+def to_records(data: Iterable[Any], source_kind: Optional[str] = None) -> list[dict[str, Any]]:
+    """:func:`measurements` as wire dicts (what ``Call.add_metrics`` keeps)."""
+    return [m.to_wire() for m in measurements(data, source_kind)]
+
+
 def _record(d: Any, source_kind: Optional[str]) -> Optional[dict[str, Any]]:
+    """The fields (MetricMeasurement's, by name) of one measurement; None when it measured nothing."""
     tname = type(d).__name__
     processor = getattr(d, "processor", None)
     kind = _KIND_BY_TYPE.get(tname) or source_kind or kind_from_name(processor)
@@ -144,7 +154,7 @@ def _record(d: Any, source_kind: Optional[str]) -> Optional[dict[str, Any]]:
                 rec[_LLM_USAGE_KNOWN[key]] = int(n)
             else:
                 extra[_camel(key)] = n
-        for key in ("promptTokens", "completionTokens", "totalTokens"):
+        for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
             rec.setdefault(key, 0)
     elif tname == "TTSUsageMetricsData":
         n = _num(value)
@@ -155,7 +165,7 @@ def _record(d: Any, source_kind: Optional[str]) -> Optional[dict[str, Any]]:
         n = _num(getattr(value, "audio_seconds", value))
         if n is None:
             return None
-        rec.update(metric="usage", audioDuration=round(n, 3))
+        rec.update(metric="usage", audio_duration=round(n, 3))
     elif tname == "TTFAMetricsData":
         rec.update(metric="ttfa", ttfa=_num(getattr(d, "ttfa", None)))
         extra.update(_extra_numbers(d, ("ttfb", "leading_silence")))
@@ -231,22 +241,37 @@ class UsageTotals:
         self.tts_characters = 0
         self.stt_audio_seconds = 0.0
 
-    def add(self, rec: dict[str, Any]) -> None:
-        if rec.get("metric") != "usage":
+    def add(self, rec: Any) -> None:
+        """Count one measurement (a MetricMeasurement or its wire dict); anything else is ignored."""
+        if isinstance(rec, dict):
+            if rec.get(_METRIC) != "usage":  # most records are timings: no model for them
+                return
+            try:
+                rec = MetricMeasurement.model_validate(rec)
+            except Exception:
+                return
+        if not isinstance(rec, MetricMeasurement) or rec.metric != "usage":
             return
-        self.prompt_tokens += int(rec.get("promptTokens", 0) or 0)
-        self.completion_tokens += int(rec.get("completionTokens", 0) or 0)
-        self.total_tokens += int(rec.get("totalTokens", 0) or 0)
-        self.cached_tokens += int(rec.get("cachedTokens", 0) or 0)
-        self.tts_characters += int(rec.get("characters", 0) or 0)
-        self.stt_audio_seconds += float(rec.get("audioDuration", 0.0) or 0.0)
+        self.prompt_tokens += int(rec.prompt_tokens or 0)
+        self.completion_tokens += int(rec.completion_tokens or 0)
+        self.total_tokens += int(rec.total_tokens or 0)
+        self.cached_tokens += int(rec.cached_tokens or 0)
+        self.tts_characters += int(rec.characters or 0)
+        self.stt_audio_seconds += float(rec.audio_duration or 0.0)
+
+    def summary(self) -> UsageSummary:
+        """The ``usage`` part of the call summary."""
+        return UsageSummary(
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+            total_tokens=self.total_tokens,
+            cached_tokens=self.cached_tokens,
+            tts_characters=self.tts_characters,
+            stt_audio_seconds=round(self.stt_audio_seconds, 3),
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "promptTokens": self.prompt_tokens,
-            "completionTokens": self.completion_tokens,
-            "totalTokens": self.total_tokens,
-            "cachedTokens": self.cached_tokens,
-            "ttsCharacters": self.tts_characters,
-            "sttAudioSeconds": round(self.stt_audio_seconds, 3),
-        }
+        return self.summary().to_wire()
+
+
+_METRIC = MetricMeasurement.model_fields["metric"].alias or "metric"

@@ -4,6 +4,9 @@ This is the one place that says what goes over the wire (see the contract in
 ROARK_CONTRACT.md). Fields are snake_case in Python and camelCase on the
 wire; fields left as ``None`` are omitted, because the contract distinguishes
 "absent" from "null" (only ``callStartedAt`` may be null).
+
+Fields that carry personal data say so (``personal("text")`` ...): the
+redactor follows that declaration (:mod:`pipecat_roark.wirefields`).
 """
 
 from __future__ import annotations
@@ -12,6 +15,11 @@ from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+
+# Which fields carry personal data is declared on the fields (personal(...)); see wirefields.py.
+from .wirefields import (  # noqa: F401  (re-exported: the declaration belongs to the wire)
+    REDACT_KINDS, PersonalField, RedactKind, personal, personal_fields, personal_keys, wire_names,
+)
 
 
 class WireModel(BaseModel):
@@ -38,18 +46,21 @@ class SttQuality(WireModel):
     confidence: Optional[float] = Field(default=None, ge=0, le=1)
     # "provider": the STT's own figure; "words": the mean of its word confidences.
     confidence_from: Optional[Literal["provider", "words"]] = None
-    words: Optional[list[dict[str, Any]]] = None
+    # A rule written for text cannot be trusted on single words (a number read
+    # digit by digit): the words go, their timings and confidences stay.
+    words: Optional[list[dict[str, Any]]] = personal_keys(None, word="drop", punctuatedWord="drop")
     provider: Optional[str] = None
 
 
 class Turn(WireModel):
     role: Literal["user", "assistant"]
-    content: str
+    content: str = personal("text")
     timestamp: str
     end_timestamp: str
     audio_offset_ms: Optional[int] = Field(default=None, ge=0)
     end_audio_offset_ms: Optional[int] = Field(default=None, ge=0)
-    user_id: Optional[str] = None
+    # A phone number or an email as often as not.
+    user_id: Optional[str] = personal("text", None)
     language: Optional[str] = None
     # Extension: the caller cut this assistant turn off.
     interrupted: Optional[bool] = None
@@ -77,7 +88,7 @@ class ToolCallRecord(WireModel):
     kind: Literal["tool_call"] = "tool_call"
     tool_call_id: str
     name: str
-    arguments: str
+    arguments: str = personal("json_value")
     timestamp: str
     audio_offset_ms: Optional[int] = Field(default=None, ge=0)
 
@@ -88,28 +99,30 @@ ToolStatus = Literal["completed", "failed", "cancelled", "timed_out", "no_result
 class ToolResultRecord(WireModel):
     kind: Literal["tool_result"] = "tool_result"
     tool_call_id: str
-    content: str
+    content: str = personal("json")
     timestamp: str
     audio_offset_ms: Optional[int] = Field(default=None, ge=0)
     # Extensions: how the call ended (``no_result``: never answered by the
     # end of the call), the handler's error when it failed, call -> result.
     status: Optional[ToolStatus] = None
-    error: Optional[str] = None
+    error: Optional[str] = personal("text", None)
     duration_ms: Optional[int] = Field(default=None, ge=0)
 
 
 ToolRecord = Union[ToolCallRecord, ToolResultRecord]
 
 
-class MetricRecord(WireModel):
+class MetricMeasurement(WireModel):
     """Extension: one service measurement (the shape of the LiveKit integration).
 
+    What :func:`pipecat_roark.metrics.to_records` makes of a Pipecat metric;
+    the call then places it in time and on a turn (:class:`MetricRecord`).
     Durations in seconds. See :mod:`pipecat_roark.metrics` for what each
     Pipecat metric becomes.
     """
 
     kind: str
-    timestamp: str
+    timestamp: Optional[str] = None  # set when the call places the measurement
     audio_offset_ms: Optional[int] = Field(default=None, ge=0)
     metric: Optional[str] = None
     processor: Optional[str] = None
@@ -130,10 +143,16 @@ class MetricRecord(WireModel):
     extra: Optional[dict[str, Any]] = None
 
 
+class MetricRecord(MetricMeasurement):
+    """A measurement on the wire (``metrics`` of call-ended): placed in time, and on a turn when there is one."""
+
+    timestamp: str  # required here (declared again: same place on the wire)
+
+
 class ErrorRecord(WireModel):
     """Extension: an ErrorFrame, once per distinct message of a processor."""
 
-    message: str
+    message: str = personal("text")
     processor: Optional[str] = None
     fatal: bool = False
     category: Optional[str] = None
@@ -151,10 +170,124 @@ class LogRecord(WireModel):
 
     timestamp: str
     level: str
-    message: str
+    message: str = personal("text")  # a line can quote the caller
     logger: Optional[str] = None  # the emitting module, e.g. "pipecat.services.deepgram.stt"
     audio_offset_ms: Optional[int] = Field(default=None, ge=0)
     count: Optional[int] = Field(default=None, ge=1)  # identical consecutive lines folded
+# --------------------------------------------------------------------------- #
+# The call in figures (callSummary), the recording's health, a recovered call
+# --------------------------------------------------------------------------- #
+
+#: How far the recording can be trusted (``recordingStatus``); see :mod:`pipecat_roark.summary`.
+RecordingStatus = Literal["ok", "degraded", "partial", "lost", "empty", "off"]
+
+
+class PerSide(WireModel):
+    """A figure for each side of the call (turn counts, talk time in ms)."""
+
+    user: int = Field(ge=0)
+    assistant: int = Field(ge=0)
+
+
+class ToolCounts(WireModel):
+    """Tool calls of the call, by how they ended."""
+
+    total: int = Field(default=0, ge=0)
+    completed: int = Field(default=0, ge=0)
+    failed: int = Field(default=0, ge=0)
+    cancelled: int = Field(default=0, ge=0)
+    timed_out: int = Field(default=0, ge=0)
+    no_result: int = Field(default=0, ge=0)
+
+
+class LatencySummary(WireModel):
+    """Response latencies measured (caller's speech end -> bot's first sound), nearest-rank percentiles."""
+
+    count: int = Field(default=0, ge=0)
+    median_ms: Optional[int] = None
+    p95_ms: Optional[int] = None
+    max_ms: Optional[int] = None
+
+
+class UsageSummary(WireModel):
+    """What the call consumed, every usage metric counted (never capped)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cached_tokens: int = 0
+    tts_characters: int = 0
+    stt_audio_seconds: float = 0.0
+
+
+class CallSummary(WireModel):
+    """Extension: the call in figures (``callSummary`` in call-ended; ``on_call_ended`` gets it too).
+
+    Times in ms, on the recording when every turn is placed on it.
+    ``silenceMs``: the time nobody spoke (absent when the call's length is
+    unknown); ``metricsDropped``/``errorsDropped``: records over the caps.
+    """
+
+    turns: PerSide
+    talk_time_ms: PerSide
+    silence_ms: Optional[int] = Field(default=None, ge=0)
+    interruptions: int = Field(default=0, ge=0)
+    tool_calls: ToolCounts = Field(default_factory=ToolCounts)
+    errors: int = Field(default=0, ge=0)
+    latency: LatencySummary = Field(default_factory=LatencySummary)
+    usage: UsageSummary = Field(default_factory=UsageSummary)
+    metrics_dropped: Optional[int] = Field(default=None, ge=1)
+    errors_dropped: Optional[int] = Field(default=None, ge=1)
+    recording_status: Optional[RecordingStatus] = None
+
+
+class ChannelSound(WireModel):
+    sound_ms: int = Field(ge=0)
+    sound: bool
+
+
+class RecordingChannels(WireModel):
+    """Sound per channel: left the caller, right the bot."""
+
+    caller: ChannelSound
+    bot: ChannelSound
+
+
+class RecordingHealth(WireModel):
+    """Extension: what was recorded and delivered (``recordingHealth`` in call-ended).
+
+    The package always sends the chunk counts, the rest once the recorder
+    was there to measure it; every part is optional in the model so that a
+    measurement of an unexpected shape never costs the call its call-ended.
+    ``warnings`` are sentences a person can act on.
+    """
+
+    chunks_produced: Optional[int] = Field(default=None, ge=0)
+    chunks_delivered: Optional[int] = Field(default=None, ge=0)
+    chunks_lost: Optional[int] = Field(default=None, ge=0)
+    recorded_ms: Optional[int] = Field(default=None, ge=0)
+    call_ms: Optional[int] = None
+    channels: Optional[RecordingChannels] = None
+    warnings: Optional[list[str]] = None
+
+
+class Recovery(WireModel):
+    """Extension: a call-ended rebuilt from the disk spool after its process died (``recovery``).
+
+    ``chunksReplacedBySilence``: lost between two that survived, sent as
+    silence of the same length so later offsets stay aligned;
+    ``chunksLost``: lost at the end (only in memory when the process died).
+    """
+
+    recovered_from_spool: bool = True
+    chunks_produced: int = Field(ge=0)
+    chunks_delivered: int = Field(ge=0)
+    chunks_replaced_by_silence: list[int] = Field(default_factory=list)
+    chunks_lost: list[int] = Field(default_factory=list)
+    bytes_lost: int = Field(default=0, ge=0)
+    lost_because: Optional[str] = None
+
+
 # --------------------------------------------------------------------------- #
 # Extensions of issue 14: outcome, telephony, timeline events, cost, turn-taking
 # --------------------------------------------------------------------------- #
@@ -180,8 +313,8 @@ class Telephony(WireModel):
     call_id: Optional[str] = None
     stream_id: Optional[str] = None
     account_id: Optional[str] = None
-    from_number: Optional[str] = None
-    to_number: Optional[str] = None
+    from_number: Optional[str] = personal("phone", None)
+    to_number: Optional[str] = personal("phone", None)
     direction: Optional[Literal["inbound", "outbound"]] = None
     carrier_sample_rate: Optional[int] = Field(default=None, gt=0)
     encoding: Optional[str] = None
@@ -200,7 +333,7 @@ class TimelineEvent(WireModel):
     timestamp: str
     audio_offset_ms: Optional[int] = Field(default=None, ge=0)
     direction: Optional[Literal["inbound", "outbound"]] = None
-    data: Optional[dict[str, Any]] = None
+    data: Optional[dict[str, Any]] = personal("values", None)
 
 
 class ComponentCost(WireModel):
@@ -295,9 +428,9 @@ class CallEnded(WireModel):
     # Extensions: errors, how far the recording can be trusted, and the
     # call in figures (turns, talk time, latency, tools, usage).
     errors: Optional[list[ErrorRecord]] = None
-    recording_status: Optional[Literal["ok", "degraded", "partial", "lost", "empty", "off"]] = None
-    recording_health: Optional[dict[str, Any]] = None
-    call_summary: Optional[dict[str, Any]] = None
+    recording_status: Optional[RecordingStatus] = None
+    recording_health: Optional[RecordingHealth] = None
+    call_summary: Optional[CallSummary] = None
     # Extensions of the capture policy (policy.py): the switches that were
     # off (so "no transcript" reads as "not captured", not "nobody spoke"),
     # the caller's audio consent with defer_audio=True, and the call's own
@@ -321,6 +454,8 @@ class CallEnded(WireModel):
     events: Optional[list[TimelineEvent]] = None
     cost: Optional[CallCost] = None
     turn_taking: Optional[TurnTaking] = None
+    # Extension: set only on a call-ended rebuilt from the spool (replay.py).
+    recovery: Optional[Recovery] = None
 
     def to_wire(self) -> dict[str, Any]:
         wire = super().to_wire()

@@ -34,6 +34,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Callable, Optional
 
+from .models import CallEnded, CallStarted, PersonalField, Telephony, personal_fields
 from .text import clean_text
 
 #: What replaces a text whose redaction failed.
@@ -42,8 +43,8 @@ REDACTION_FAILED = "[REDACTION FAILED]"
 DEFAULT_REPLACEMENT = "[REDACTED]"
 #: Built-in rules and their replacements, in the order they run.
 BUILTIN_RULES = {"email": "[EMAIL]", "card": "[CARD]", "phone": "[PHONE]"}
-#: Fields of the ``telephony`` object that hold phone numbers.
-PHONE_NUMBER_FIELDS = ("fromNumber", "toNumber")
+#: Fields of the ``telephony`` object that hold phone numbers (declared in models.Telephony).
+PHONE_NUMBER_FIELDS = tuple(k for k, f in personal_fields(Telephony).items() if f.kind == "phone")
 #: JSON integers this long or longer are checked too (a card number sent as a number).
 _MIN_INT_DIGITS = 7
 _MAX_DEPTH = 64
@@ -517,57 +518,60 @@ class Redactor:
     # -- what leaves the process ---------------------------------------------------
 
     def payload(self, wire: dict[str, Any], on_failure: OnFailure = None) -> dict[str, Any]:
-        """Redact a call-ended payload (the wire dict), in place; returns it.
+        """Redact a call-ended or call-started payload (the wire dict), in place; returns it.
 
-        Covers every field that can carry the caller's or the bot's words or
-        tool data: turn ``content`` (and ``userId``, which can be a phone
-        number or an email), tool call ``arguments`` (kept valid JSON), tool
-        result ``content`` and ``error``, error ``message``\\ s, log line
-        ``message``\\ s (``logs``), the words of STT word timings (dropped),
-        the ``telephony`` numbers (whole, see :meth:`phone_number`) and the
-        string values of timeline events' ``data``.
+        Every field the wire models declare personal (``personal(...)`` in
+        :mod:`pipecat_roark.models`) is redacted as declared, wherever it is
+        nested: today turn ``content`` and ``userId`` (a phone number or an
+        email as often as not), tool call ``arguments`` (kept valid JSON),
+        tool result ``content`` and ``error``, error and log ``message``\ s,
+        the words of STT word timings (dropped; their timings stay), the
+        ``telephony`` numbers (whole, see :meth:`phone_number`) and the
+        string values of timeline events' ``data``. Anything of another
+        shape than the model's is left as it is.
         """
-        for turn in _dicts(wire.get("transcript")):
-            for key in ("content", "userId"):
-                if isinstance(turn.get(key), str):
-                    turn[key] = self.text(turn[key], on_failure)
-        for rec in _dicts(wire.get("toolCalls")):
-            if isinstance(rec.get("arguments"), str):
-                rec["arguments"] = self.json_text(rec["arguments"], on_failure, keep_json=True)
-            if isinstance(rec.get("content"), str):
-                rec["content"] = self.json_text(rec["content"], on_failure)
-            if isinstance(rec.get("error"), str):
-                rec["error"] = self.text(rec["error"], on_failure)
-        for err in _dicts(wire.get("errors")):
-            if isinstance(err.get("message"), str):
-                err["message"] = self.text(err["message"], on_failure)
-        for line in _dicts(wire.get("logs")):  # capture_logs (calllogs.py): lines can quote the caller
-            if isinstance(line.get("message"), str):
-                line["message"] = self.text(line["message"], on_failure)
-        for turn in _dicts(wire.get("transcript")):
-            # Word timings (stt_quality.py): a rule written for text cannot be
-            # trusted on single words (a number read digit by digit), so the
-            # words go and their timings and confidences stay.
-            quality = turn.get("sttQuality")
-            if isinstance(quality, dict):
-                for word in _dicts(quality.get("words")):
-                    word.pop("word", None)
-                    word.pop("punctuatedWord", None)
-        # Extensions (issue 14). Call-started carries "telephony" too: pass
-        # its wire dict through here as well.
-        telephony = wire.get("telephony")
-        if isinstance(telephony, dict):
-            for key in PHONE_NUMBER_FIELDS:
-                if isinstance(telephony.get(key), str):
-                    telephony[key] = self.phone_number(telephony[key], on_failure)
-        for event in _dicts(wire.get("events")):
-            data = event.get("data")
-            if isinstance(data, (dict, list)):
-                try:
-                    event["data"], _ = self._walk(data, on_failure, 0)
-                except _TooDeep:
-                    event["data"] = {"redacted": REDACTION_FAILED}
+        model = CallStarted if wire.get("event") == "call-started" else CallEnded
+        self._redact_fields(personal_fields(model), wire, on_failure)
         return wire
+
+    def _redact_fields(self, fields: Mapping[str, PersonalField], obj: dict, on_failure: OnFailure) -> None:
+        for key, field in fields.items():
+            if key not in obj:
+                continue
+            if field.kind is not None:
+                self._redact_value(field.kind, obj, key, on_failure)
+            elif field.keys is not None:
+                for item in _dicts(obj[key]):
+                    for sub, kind in field.keys.items():
+                        if sub in item:
+                            self._redact_value(kind, item, sub, on_failure)
+            elif field.inner is not None:
+                for item in _dicts(obj[key]):
+                    self._redact_fields(field.inner, item, on_failure)
+
+    def _redact_value(self, kind: str, obj: dict, key: str, on_failure: OnFailure) -> None:
+        """Redact ``obj[key]`` as ``kind`` (see models.RedactKind)."""
+        value = obj[key]
+        if kind == "drop":
+            del obj[key]
+        elif kind == "values":
+            if isinstance(value, (dict, list)):
+                try:
+                    obj[key], _ = self._walk(value, on_failure, 0)
+                except _TooDeep:
+                    obj[key] = {"redacted": REDACTION_FAILED}
+        elif not isinstance(value, str):
+            return
+        elif kind == "text":
+            obj[key] = self.text(value, on_failure)
+        elif kind == "json":
+            obj[key] = self.json_text(value, on_failure)
+        elif kind == "json_value":
+            obj[key] = self.json_text(value, on_failure, keep_json=True)
+        elif kind == "phone":
+            obj[key] = self.phone_number(value, on_failure)
+        else:  # a kind models.py added without teaching this method: never send it unredacted
+            obj[key] = self.text(value, on_failure)
 
     def phone_number(self, value: str, on_failure: OnFailure = None) -> str:
         """A field known to hold a phone number (or SIP address).
@@ -597,6 +601,9 @@ class _TooDeep(Exception):
 
 
 def _dicts(value: Any) -> list[dict]:
+    """The objects in a field: itself when it is one, those of a list."""
+    if isinstance(value, dict):
+        return [value]
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 

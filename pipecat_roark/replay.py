@@ -32,6 +32,7 @@ from loguru import logger
 
 from .call import iso
 from .client import RoarkClient
+from .models import CallEnded, Recovery
 from .retry import Breaker, breaker_for, with_retries
 from .spool import Journal, Spool, SpooledCall, SpoolIO, load_json, chunk_name
 
@@ -198,36 +199,35 @@ class Replayer:
 
 
 def rebuild_ended(meta: dict[str, Any], journal: Journal, result: CallReplay, mtime: float) -> dict[str, Any]:
-    """call-ended for a call whose process died: what the spool can still say."""
+    """call-ended for a call whose process died: what the spool can still say (its wire dict)."""
     last = journal.last_write or mtime or time.time()
     delivered = journal.delivered | set(result.chunks) | set(result.silenced)
-    payload: dict[str, Any] = {
-        "event": "call-ended",
-        "pipecatCallId": meta.get("callId"),
-        "eventTimestamp": iso(time.time()),
-        "callStartedAt": meta.get("callStartedAt"),
-        "callEndedAt": iso(last),
-        "callEndedReason": ORPHAN_REASON,
-    }
-    if meta.get("integrationId"):
-        payload["roarkIntegrationId"] = meta["integrationId"]
+    rate: Optional[int] = None
+    channels: Optional[int] = None
     if delivered:
         rate, channels = meta.get("sampleRate"), meta.get("numChannels") or 2
         for rec_rate, rec_channels in journal.formats:
             rate, channels = rec_rate or rate, rec_channels or channels
-        if rate:
-            payload["recordingSampleRate"] = int(rate)
-            payload["recordingNumChannels"] = int(channels)
-    payload["recovery"] = {
-        "recoveredFromSpool": True,
-        "chunksProduced": len(journal.produced),
-        "chunksDelivered": len(delivered) - len(result.silenced),
-        "chunksReplacedBySilence": result.silenced,
-        "chunksLost": result.lost_tail,
-        "bytesLost": result.bytes_lost,
-        "lostBecause": "held only in memory when the bot process ended",
-    }
-    return payload
+    ended = CallEnded(
+        pipecat_call_id=meta.get("callId") or result.call_id,
+        event_timestamp=iso(time.time()),
+        call_started_at=meta.get("callStartedAt"),
+        call_ended_at=iso(last),
+        call_ended_reason=ORPHAN_REASON,
+        roark_integration_id=meta.get("integrationId") or None,
+        recording_sample_rate=int(rate) if rate else None,
+        recording_num_channels=int(channels) if rate and channels else None,
+        recovery=Recovery(
+            recovered_from_spool=True,
+            chunks_produced=len(journal.produced),
+            chunks_delivered=len(delivered) - len(result.silenced),
+            chunks_replaced_by_silence=result.silenced,
+            chunks_lost=result.lost_tail,
+            bytes_lost=result.bytes_lost,
+            lost_because="held only in memory when the bot process ended",
+        ),
+    )
+    return ended.to_wire()
 
 
 def _drop(path: Path, name: str) -> None:

@@ -15,7 +15,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import Any, Iterable, Mapping, Optional, Sequence, get_args
+
+from pydantic import BaseModel, ValidationError
+
+from ..models import (
+    CallCost, CallSummary, LogRecord, MetricRecord, RecordingHealth, RecordingStatus, Recovery, SttQuality, Telephony,
+    TimelineEvent, ToolStatus, Turn, TurnTaking,
+)
 
 KNOWN_EVENTS = ("call-started", "call-ended")
 PCM_CONTENT_TYPE = "audio/pcm"
@@ -23,9 +30,26 @@ PCM_CONTENT_TYPE = "audio/pcm"
 # Recording starts at the first stored audio frame, a little after the call
 # started, so exact equality is never expected.
 DURATION_TOLERANCE_S = 2.0
-# Extensions the client may send (see ROARK_CONTRACT.md: added, never replacing a core field).
-TOOL_STATUSES = ("completed", "failed", "cancelled", "timed_out", "no_result")
-RECORDING_STATUSES = ("ok", "degraded", "partial", "lost", "empty", "off")
+# Extensions the client may send (see ROARK_CONTRACT.md: added, never replacing a core field),
+# as the wire models state them.
+TOOL_STATUSES: tuple[str, ...] = get_args(ToolStatus)
+RECORDING_STATUSES: tuple[str, ...] = get_args(RecordingStatus)
+INTERRUPTION_CAUSES: tuple[str, ...] = get_args(get_args(Turn.model_fields["interruption_cause"].annotation)[0])
+# Extension objects checked through their model: what is sent must have the
+# model's types; a part left out is not reported (Roark keeps what comes).
+EXTENSION_OBJECTS: dict[str, type[BaseModel]] = {
+    "recordingHealth": RecordingHealth,
+    "callSummary": CallSummary,
+    "recovery": Recovery,
+    "telephony": Telephony,
+    "cost": CallCost,
+    "turnTaking": TurnTaking,
+}
+# ... and lists of them.
+EXTENSION_LISTS: dict[str, type[BaseModel]] = {"events": TimelineEvent, "logs": LogRecord}
+# Fields of a metric record checked by hand below (with sentences of their own); the model checks the rest.
+_METRIC_CHECKED_BY_HAND = ("kind", "timestamp", "audioOffsetMs", "turnIndex", "metric", "processor", "model",
+                           "interrupted", "extra")
 
 
 # --------------------------------------------------------------------------
@@ -221,9 +245,41 @@ def _check_call_ended(p: Mapping[str, Any]) -> list[str]:
     problems += _check_errors(p)
     if "recordingStatus" in p and p["recordingStatus"] not in RECORDING_STATUSES:
         problems.append(f"{w}: recordingStatus must be one of {', '.join(RECORDING_STATUSES)}, got {p['recordingStatus']!r}")
-    for key in ("recordingHealth", "callSummary"):
-        problems += _optional_type(p, key, w, "object")
+    for key, model in EXTENSION_OBJECTS.items():
+        wrong_type = _optional_type(p, key, w, "object")
+        problems += wrong_type
+        if key in p and not wrong_type:
+            problems += check_model(model, p[key], f"{w}: {key}")
+    for key, model in EXTENSION_LISTS.items():
+        wrong_type = _optional_type(p, key, w, "list")
+        problems += wrong_type
+        if key in p and not wrong_type:
+            for i, item in enumerate(p[key]):
+                if not isinstance(item, dict):
+                    problems.append(f"{key}[{i}] must be an object, got {_type_name(item)}")
+                else:
+                    problems += check_model(model, item, f"{key}[{i}]")
     return problems
+
+
+def check_model(model: type[BaseModel], value: Any, where: str, skip: Sequence[str] = ()) -> list[str]:
+    """Problems with an object against its wire model (strict types; missing parts are not reported).
+
+    ``skip``: fields (wire names) the caller checks itself, with sentences of its own.
+    """
+    try:
+        model.model_validate(value, strict=True)
+    except ValidationError as e:
+        out = []
+        for err in e.errors():
+            loc = err.get("loc", ())
+            if err.get("type") == "missing" or (loc and loc[0] in skip):
+                continue
+            path = ".".join(str(x) for x in loc)
+            got = err.get("input")
+            out.append(f"{where}{'.' + path if path else ''}: {err.get('msg', 'invalid')} (got {_type_name(got)} {got!r})"[:300])
+        return out
+    return []
 
 
 def _check_errors(p: Mapping[str, Any]) -> list[str]:
@@ -324,10 +380,16 @@ def check_turn(turn: Any, where: str = "turn") -> list[str]:
                 problems.append(f"{where}: {key} is only meaningful on assistant turns")
     if "bargeInLatencyMs" in turn and turn.get("interrupted") is not True:
         problems.append(f"{where}: bargeInLatencyMs sent on a turn that is not interrupted")
+    if "sttQuality" in turn:
+        if isinstance(turn["sttQuality"], dict):
+            problems += check_model(SttQuality, turn["sttQuality"], f"{where}: sttQuality")
+        else:
+            problems.append(f"{where}: sttQuality must be an object, got {_type_name(turn['sttQuality'])}")
     if "interruptionCause" in turn:
         cause = turn["interruptionCause"]
-        if cause not in ("caller", "pipeline"):
-            problems.append(f"{where}: interruptionCause must be 'caller' or 'pipeline', got {cause!r}")
+        if cause not in INTERRUPTION_CAUSES:
+            problems.append(f"{where}: interruptionCause must be {' or '.join(repr(c) for c in INTERRUPTION_CAUSES)}, "
+                            f"got {cause!r}")
         if turn.get("interrupted") is not True:
             problems.append(f"{where}: interruptionCause sent on a turn that is not interrupted")
         if role == "user":
@@ -412,6 +474,7 @@ def _check_metric(m: Any, where: str, n_turns: int = 0) -> list[str]:
         problems += _optional_type(m, key, where, "str")
     problems += _optional_type(m, "interrupted", where, "bool")
     problems += _optional_type(m, "extra", where, "object")
+    problems += check_model(MetricRecord, m, where, skip=_METRIC_CHECKED_BY_HAND)
     return problems
 
 

@@ -322,10 +322,10 @@ def test_extensions_are_accepted():
 
 
 def test_a_payload_built_by_the_package_passes_the_checks():
-    from pipecat_roark.call import Call
     from pipecat_roark.config import build_settings
+    from tests.unit.test_call import PlacedCall
 
-    c = Call("c1")
+    c = PlacedCall("c1")  # edges placed on the recording as they come
     c.start(0, 1_800_000_000.0)
     c.set_recording(16000)
     s = 1_000_000_000
@@ -336,7 +336,7 @@ def test_a_payload_built_by_the_package_passes_the_checks():
     c.bot_started(3 * s, 48000, user_end=32000)
     c.bot_text(int(3.1 * s), "Hello")
     c.user_started(int(3.5 * s), 56000)
-    c.interruption(int(3.6 * s), 57600, caller_onset=56000)
+    c.interruption(int(3.6 * s), 57600)
     c.bot_stopped(int(3.7 * s), 59200)
     c.tool_call(4 * s, "t1", "lookup", {"q": 1})
     c.tool_cancelled(int(4.5 * s), "t1")
@@ -373,3 +373,68 @@ def test_a_payload_built_by_the_package_passes_the_checks():
 def test_bad_extensions_are_reported(payload, expected):
     problems = checks.check_event(payload)
     assert any(expected in p for p in problems), problems
+
+
+# -- extension objects are checked through their wire models -----------------------------------
+
+
+@pytest.mark.parametrize(
+    "payload, expected",
+    [
+        (with_(EXT, "callSummary.latency", {"count": 1, "medianMs": 30.5}), "callSummary.latency.medianMs: "),
+        (with_(EXT, "callSummary.turns.user", "1"), "callSummary.turns.user: Input should be a valid integer"),
+        (with_(EXT, "callSummary.recordingStatus", "great"), "callSummary.recordingStatus: "),
+        (with_(EXT, "recordingHealth.channels", {"caller": {"soundMs": 1, "sound": "yes"},
+                                                 "bot": {"soundMs": 0, "sound": False}}),
+         "recordingHealth.channels.caller.sound: Input should be a valid boolean"),
+        (with_(EXT, "recordingHealth.chunksLost", -1), "recordingHealth.chunksLost: "),
+        (with_(EXT, "recovery", {"chunksProduced": 2, "chunksDelivered": 2, "chunksLost": 3}),
+         "recovery.chunksLost: Input should be a valid list"),
+        (with_(EXT, "recovery", "yes"), "recovery must be object"),
+    ],
+)
+def test_extension_objects_are_checked_through_their_models(payload, expected):
+    problems = checks.check_event(payload)
+    assert any(expected in p for p in problems), problems
+
+
+def test_parts_left_out_of_an_extension_object_are_not_reported():
+    assert checks.check_model(checks.CallSummary, {"interruptions": 2}, "x") == []
+    assert checks.check_event(with_(EXT, "callSummary", {"latency": {"count": 0}, "anExtension": [1]})) == []
+
+
+def test_a_call_ended_rebuilt_from_the_spool_passes_the_checks():
+    from pipecat_roark.replay import CallReplay, rebuild_ended
+    from pipecat_roark.spool import Journal
+
+    journal = Journal(produced={0: 640, 1: 640, 2: 640}, delivered={0}, formats=[(16000, 2)],
+                      last_write=1_800_000_050.0)
+    ended = rebuild_ended({"callId": "c9", "callStartedAt": "2027-01-15T08:00:00.000Z"}, journal,
+                          CallReplay("c9", "failed", chunks=[2], silenced=[1]), 0.0)
+    assert ended["recovery"]["chunksReplacedBySilence"] == [1]
+    assert checks.check_event(ended) == []
+
+
+@pytest.mark.parametrize(
+    "payload, expected",
+    [
+        (with_(EXT, "metrics.0.ttfb", "0.3"), "metrics[0].ttfb: Input should be a valid number"),
+        (with_(EXT, "metrics.0.promptTokens", 1.5), "metrics[0].promptTokens: Input should be a valid integer"),
+        ({**EXT, "telephony": {"provider": "twilio", "direction": "sideways"}}, "telephony.direction: "),
+        ({**EXT, "telephony": []}, "telephony must be object"),
+        ({**EXT, "events": [{"kind": "dtmf", "name": "1", "timestamp": "2025-05-01T10:00:04.000Z",
+                             "audioOffsetMs": -5}]}, "events[0].audioOffsetMs: "),
+        ({**EXT, "events": ["x"]}, "events[0] must be an object"),
+        ({**EXT, "logs": [{"timestamp": "t", "level": "INFO", "message": 5}]}, "logs[0].message: "),
+        ({**EXT, "cost": {"totalUsd": -1, "complete": True}}, "cost.totalUsd: "),
+        (with_(EXT, "transcript.1.sttQuality", {"confidence": 1.5}), "transcript[1]: sttQuality.confidence: "),
+    ],
+)
+def test_other_extensions_are_checked_through_their_models(payload, expected):
+    problems = checks.check_event(payload)
+    assert any(expected in p for p in problems), problems
+
+
+def test_metric_fields_checked_by_hand_are_not_reported_twice():
+    problems = checks.check_event(with_(EXT, "metrics.0.interrupted", "yes"))
+    assert [p for p in problems if "interrupted" in p] == ["metrics[0]: interrupted must be bool, got str"]

@@ -1,14 +1,17 @@
 """Call-level figures (pure)."""
 
-from pipecat_roark.summary import latency_summary, percentile, recording_health, talk_and_silence, tool_counts, union_ms
+from pipecat_roark.summary import (
+    assess_recording, latency_summary, percentile, recording_health, silence_ms, talk_and_silence, talk_time,
+    tool_counts, union_ms,
+)
 
 
 def test_latency_summary_nearest_rank():
-    assert latency_summary([]) == {"count": 0}
-    assert latency_summary([None, 800]) == {"count": 1, "medianMs": 800, "p95Ms": 800, "maxMs": 800}
+    assert latency_summary([]).to_wire() == {"count": 0}
+    assert latency_summary([None, 800]).to_wire() == {"count": 1, "medianMs": 800, "p95Ms": 800, "maxMs": 800}
     values = list(range(100, 2100, 100))  # 20 values
     s = latency_summary(values)
-    assert s == {"count": 20, "medianMs": 1050, "p95Ms": 1900, "maxMs": 2000}
+    assert s.median_ms == 1050 and s.to_wire() == {"count": 20, "medianMs": 1050, "p95Ms": 1900, "maxMs": 2000}
     assert percentile([3, 1, 2], 50) == 2
 
 
@@ -17,6 +20,7 @@ def test_talk_time_and_silence():
     out = talk_and_silence([("user", 1000, 3000), ("assistant", 2500, 4000), ("user", 5000, 6000)], 10_000)
     assert out == {"talkTimeMs": {"user": 3000, "assistant": 1500}, "silenceMs": 6000}
     assert "silenceMs" not in talk_and_silence([], None)
+    assert talk_time([("user", 0, 10), ("user", 5, 15)]).user == 15 and silence_ms([], None) is None
 
 
 def health(**kw):
@@ -44,5 +48,14 @@ def test_recording_health_statuses():
 
 
 def test_tool_counts():
-    assert tool_counts(["completed", "failed", "timed_out", "timed_out"]) == {
-        "total": 4, "completed": 1, "failed": 1, "cancelled": 0, "timedOut": 2, "noResult": 0}
+    assert tool_counts(["completed", "failed", "timed_out", "timed_out", "odd"]).to_wire() == {
+        "total": 5, "completed": 1, "failed": 1, "cancelled": 0, "timedOut": 2, "noResult": 0}
+
+
+def test_assess_recording_gives_the_model_and_recording_health_its_wire_dict():
+    args = dict(capture_audio=True, recorder_present=True, capture={"rate": 8000, "samples": 8000, "sound_ms": [0, 0]},
+                chunks_produced=1, chunks_delivered=1, chunks_lost=0, call_ms=1000, bot_spoke=False, user_spoke=True)
+    status, model = assess_recording(**args)
+    assert status == "degraded" and model.channels.caller.sound is False and model.recorded_ms == 1000
+    assert recording_health(**args) == (status, model.to_wire())
+    assert model.to_wire()["channels"]["caller"] == {"soundMs": 0, "sound": False}
