@@ -272,6 +272,11 @@ class CallOutcomeExtension(CallExtension):
         placed = []
         for ev, t_ns, pos in self._events:
             when = call._iso(t_ns) if t_ns is not None else None
+            rec0 = call.recording_started_t
+            if pos is None and t_ns is not None and rec0 is not None and call.sample_rate:
+                # The recorder had no estimate yet (no audio expected so far):
+                # on the clock from the recording's first sample, 0 before it.
+                pos = max(0, int((t_ns - rec0) * call.sample_rate / 1e9))
             offset = call._ms(pos, True)
             placed.append((offset, t_ns or 0, ev.model_copy(update={
                 "timestamp": when or call._iso(call.ended_t) or "", "audio_offset_ms": offset})))
