@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
+from . import checks_outcome
+
 KNOWN_EVENTS = ("call-started", "call-ended")
 PCM_CONTENT_TYPE = "audio/pcm"
 # How far the recording length may drift from callStartedAt..callEndedAt.
@@ -155,6 +157,7 @@ def _check_call_started(p: Mapping[str, Any]) -> list[str]:
         problems += _optional_type(p, key, w, "str")
     problems += _optional_type(p, "isTest", w, "bool")
     problems += _optional_type(p, "metadata", w, "object")
+    problems += checks_outcome.check_started(p)  # issue 14: telephony
     return problems
 
 
@@ -223,6 +226,7 @@ def _check_call_ended(p: Mapping[str, Any]) -> list[str]:
         problems.append(f"{w}: recordingStatus must be one of {', '.join(RECORDING_STATUSES)}, got {p['recordingStatus']!r}")
     for key in ("recordingHealth", "callSummary"):
         problems += _optional_type(p, key, w, "object")
+    problems += checks_outcome.check_ended(p)  # issue 14: outcome, telephony, events, cost, turn-taking
     return problems
 
 

@@ -28,7 +28,9 @@ async def test_cost_turn_taking_and_outcome_of_a_real_call(server):
     roark = observer(server, prices={"scripted-llm": LLM_PRICE, "scripted-tts": TTS_PRICE})
     call, result = await run(barge_in_script(), roark, build={"enable_metrics": True})
     assert result.script_completed
-    ended = server.store.get_call(roark.pipecat_call_id).ended
+    rec = server.store.get_call(roark.pipecat_call_id)
+    assert rec.problems == []  # the dev server's contract checks, issue 14's fields included
+    ended = rec.ended
     CallEnded.model_validate(ended)  # the extensions fit the wire models
 
     # Cost: the exact figures from the usage the services reported.

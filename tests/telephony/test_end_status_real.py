@@ -96,6 +96,7 @@ async def run_scenario(server, scenario, provider="twilio"):
     await asyncio.wait_for(client_task, 30)
     rec = server.store.get_call(roark.pipecat_call_id)
     assert rec is not None and rec.started is not None and rec.ended is not None
+    assert rec.problems == []  # the dev server's contract checks, issue 14's fields included
     return rec
 
 
