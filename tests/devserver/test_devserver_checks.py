@@ -322,22 +322,27 @@ def test_extensions_are_accepted():
 
 
 def test_a_payload_built_by_the_package_passes_the_checks():
-    from pipecat_roark.call import Call
+    from pipecat_roark.call import Call, Edge
     from pipecat_roark.config import build_settings
 
     c = Call("c1")
     c.start(0, 1_800_000_000.0)
     c.set_recording(16000)
     s = 1_000_000_000
-    c.user_started(1 * s, 16000)
+
+    def at(turn, t, pos, end=False, **kw):  # edges placed on the recording, as the session does
+        if turn is not None:
+            (c.set_end if end else c.set_start)(turn, Edge(t, pos), **kw)
+
+    at(c.user_started(1 * s), 1 * s, 16000)
     c.transcription(int(1.5 * s), "hi")
-    c.user_stopped(2 * s, 32000)
+    at(c.user_stopped(2 * s), 2 * s, 32000, end=True)
     c.add_metrics(int(2.2 * s), [{"kind": "llm", "metric": "ttfb", "ttfb": 0.2}], pos=35200)
-    c.bot_started(3 * s, 48000, user_end=32000)
+    at(c.bot_started(3 * s), 3 * s, 48000, user_end=32000)
     c.bot_text(int(3.1 * s), "Hello")
-    c.user_started(int(3.5 * s), 56000)
-    c.interruption(int(3.6 * s), 57600, caller_onset=56000)
-    c.bot_stopped(int(3.7 * s), 59200)
+    at(c.user_started(int(3.5 * s)), int(3.5 * s), 56000)
+    c.interruption(int(3.6 * s), 57600)
+    at(c.bot_stopped(int(3.7 * s)), int(3.7 * s), 59200, end=True)
     c.tool_call(4 * s, "t1", "lookup", {"q": 1})
     c.tool_cancelled(int(4.5 * s), "t1")
     c.error(4 * s, "boom", "TTS#0")
