@@ -167,6 +167,13 @@ class CallOutcomeExtension(CallExtension):
     # -- CallExtension ----------------------------------------------------------
 
     def on_frame(self, frame: Any, t_ns: int, data: Any) -> None:
+        # The observer handles the same frame after this (an ErrorFrame, say): never let it be skipped.
+        try:
+            self._on_frame(frame, t_ns, data)
+        except Exception:
+            self.session.log.exception(f"issue-14 extension: error reading {type(frame).__name__}")
+
+    def _on_frame(self, frame: Any, t_ns: int, data: Any) -> None:
         if isinstance(frame, _DTMF_FRAMES):
             ev = dtmf_event(frame, timestamp="")
             if ev is not None:

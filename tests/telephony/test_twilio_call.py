@@ -12,7 +12,6 @@ import json
 import socket
 
 import numpy as np
-import pytest
 import websockets
 from pipecat.frames.frames import InputDTMFFrame, OutputAudioRawFrame
 from pipecat.pipeline.pipeline import Pipeline
