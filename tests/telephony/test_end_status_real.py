@@ -50,7 +50,7 @@ class FailAfter(FrameProcessor):
                               FrameDirection.UPSTREAM)
 
 
-async def run_scenario(server, scenario, provider="twilio"):
+async def run_scenario(server, scenario, provider="twilio", **roark_kw):
     port = free_port()
     if provider == "telnyx":
         serializer = TelnyxFrameSerializer(
@@ -64,7 +64,7 @@ async def run_scenario(server, scenario, provider="twilio"):
         params=ServerParams(audio_in_enabled=True, audio_out_enabled=True, add_wav_header=False,
                             serializer=serializer),
         host="127.0.0.1", port=port)
-    roark = RoarkObserver(agent_id="telephony", api_key=API_KEY, base_url=server.base_url)
+    roark = RoarkObserver(agent_id="telephony", api_key=API_KEY, base_url=server.base_url, **roark_kw)
     middle = [FailAfter()] if scenario == "error" else [AnswerKeypress()]
     pipeline = Pipeline([transport.input(), *middle, transport.output(), roark.audio_processor])
     kw = {"idle_timeout_secs": 1.0} if scenario == "idle" else {}
@@ -140,3 +140,17 @@ async def test_a_telnyx_call_the_keypress_and_the_bot_ending_it(server):
     (ev,) = [e for e in ended["events"] if e["kind"] == "dtmf"]
     assert (ev["direction"], ev["data"]) == ("inbound", {"digits": "5"})
     assert 300 < ev["audioOffsetMs"] < 1500
+
+
+async def test_the_callers_numbers_from_the_runner_arguments_are_redacted(server):
+    """Pipecat 1.x's runner hands the parsed handshake (numbers from the app's stream parameters) to the bot."""
+    from types import SimpleNamespace
+
+    runner_args = SimpleNamespace(transport_type="twilio", call_data={
+        "call_id": CALL_SID, "stream_id": STREAM_SID, "from": "+15550001111", "to": "+15550002222"})
+    rec = await run_scenario(server, "bot", runner_args=runner_args, redact=True)
+    for payload in (rec.started, rec.ended):
+        tel = payload["telephony"]
+        assert (tel["provider"], tel["callId"], tel["fromNumber"], tel["toNumber"]) == (
+            "twilio", CALL_SID, "[PHONE]", "[PHONE]")
+    assert "+1555000" not in str(rec.events)  # nowhere in what was sent

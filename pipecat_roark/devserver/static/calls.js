@@ -95,7 +95,8 @@ function render(calls) {
     a.textContent = fmtWhen(c.startedAt || c.firstSeen);
     started.appendChild(a);
     started.appendChild(el("div", "muted mono call-id", c.callId));
-    cell(tr, "Agent", c.agentName || c.agentId || "–");
+    const agent = cell(tr, "Agent", c.agentName || c.agentId || "–");
+    if (c.telephonyProvider) agent.appendChild(el("div", "muted phone", `phone · ${c.telephonyProvider}`));
     cell(tr, "Duration", typeof c.durationS === "number" ? fmtMs(c.durationS * 1000) : "–", "num");
     cell(tr, "Turns", String(c.turns), "num");
     cell(tr, "Tool calls", String(c.toolCalls), "num");
