@@ -257,6 +257,10 @@ class CallOutcomeExtension(CallExtension):
         if reason and not self.session.ended:
             self.tracker.flush(reason)
 
+    def check_event(self, name: Any, data: Any = None) -> None:
+        """Raise ValueError / TypeError for what :meth:`user_event` would refuse."""
+        user_event(name, data, timestamp="")
+
     def user_event(self, name: Any, data: Any = None) -> bool:
         """Validate (raises ValueError/TypeError naming the fix) and keep a user event; False once the call ended."""
         ev = user_event(name, data, timestamp="")

@@ -319,6 +319,7 @@ class RoarkObserver(BaseObserver):
     def event_nowait(self, name: str, data: Optional[dict[str, Any]] = None) -> bool:
         """:meth:`event` for synchronous code (an event handler, a callback)."""
         if not self._enabled:
+            self._outcome.check_event(name, data)  # the same answer to bad input, recorded or not
             return False
         return self._outcome.user_event(name, data)
 

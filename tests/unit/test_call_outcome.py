@@ -69,3 +69,17 @@ def test_processors_before_walks_back_from_the_recorder():
     assert processors_before(c) == [c, b, a]
     a._prev = c  # a loop never hangs
     assert processors_before(c) == [c, b, a]
+
+
+def test_a_disabled_observer_still_answers_bad_events_and_statuses(monkeypatch):
+    import pytest
+
+    from pipecat_roark import RoarkObserver
+
+    monkeypatch.setenv("ROARK_OBSERVABILITY_ENABLED", "false")
+    roark = RoarkObserver(agent_id="a", api_key="k")
+    assert roark.event_nowait("fine", {"a": 1}) is False
+    with pytest.raises(ValueError, match="non-empty string"):
+        roark.event_nowait("  ")
+    with pytest.raises(ValueError, match="not one of"):
+        RoarkObserver(agent_id="a", api_key="k", end_status="gone")
