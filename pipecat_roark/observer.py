@@ -55,6 +55,8 @@ from .client import RoarkClient
 from .config import DEFAULT_FINALIZE_TIMEOUT_SECS, Settings, build_settings, resolve_call_id
 from .config import check_unknown_kwargs, observer_argument_names  # issue 13: reject misspelled arguments
 from .delivery import CallDelivery
+from .call_outcome import CallOutcomeExtension, check_end_status  # issue 14: outcome, telephony, events, cost
+from .prices import build_prices
 from .metrics import is_initial_zero_frame, kind_from_name, to_records
 from .recorder import AudioTap, RoarkAudioRecorder
 from .session import EVENT_HANDLER_GRACE_SECS, CallLog, CallSession
@@ -175,9 +177,12 @@ class RoarkObserver(BaseObserver):
         spool_max_bytes: int = DEFAULT_SPOOL_MAX_BYTES,
         trace: bool = False,
         redact: Any = None,
+        end_status: Optional[str] = None,
+        prices: Optional[dict[str, Any]] = None,
         **kwargs: Any,
     ):
         check_unknown_kwargs(kwargs, observer_argument_names(type(self)))  # issue 13: before BaseObject swallows them
+        end_status, price_table = check_end_status(end_status), build_prices(prices)  # issue 14
         if _SUPPORTS_FIRST_PUSH:
             kwargs.setdefault("observe_every_push", False)
         super().__init__(**kwargs)
@@ -245,6 +250,10 @@ class RoarkObserver(BaseObserver):
         self._clock: Any = None
         # Without the recorder: the reason of the end frame seen, for the end at teardown.
         self._fallback_reason: Optional[str] = None
+        # issue 14: outcome, telephony, DTMF/user events, cost, turn-taking (call_outcome.py).
+        self._outcome = self.add_extension(CallOutcomeExtension(
+            self._session, now=self._now_ns, recorder=self._processor, runner_args=runner_args,
+            end_status=end_status, prices=price_table))
 
     # -- public API --------------------------------------------------------
 
@@ -284,20 +293,40 @@ class RoarkObserver(BaseObserver):
         s = self._settings
         return RoarkClient(s.base_url, s.headers, s.request_timeout_secs)
 
-    async def aflush(self, reason: str = "flushed") -> bool:
+    async def aflush(self, reason: str = "flushed", status: Optional[str] = None) -> bool:
         """Finalize the call now (idempotent). For transports that end without an EndFrame.
 
-        The recording's tail is handed on first (to Roark and to the
+        ``status``: the call's ``callEndedStatus`` (one of
+        :data:`pipecat_roark.outcome.END_STATUSES`; it wins over what was
+        seen). The recording's tail is handed on first (to Roark and to the
         ``on_audio_data`` handlers). Returns True once call-ended has been
         delivered; waits at most ``finalize_timeout_secs``.
         """
+        status = check_end_status(status)  # a wrong status fails in the caller's code
         if not self._enabled:
             return False
+        self._outcome.flush(reason, status)
         try:
             await self._end_here(clean_text(reason, 500) or "flushed")
         except Exception:
             self._log.exception("error while flushing")
         return await self._session.wait_final(self._settings.finalize_timeout_secs)
+
+    async def event(self, name: str, data: Optional[dict[str, Any]] = None) -> bool:
+        """Put the app's own event (a transfer, a handoff, a guardrail hit...) on the call's timeline.
+
+        Sent in call-ended's ``events`` with its offset on the recording.
+        ``data``: a dict of JSON values. Raises ValueError / TypeError for a
+        bad name or data; returns False when the call has already ended.
+        """
+        return self.event_nowait(name, data)
+
+    def event_nowait(self, name: str, data: Optional[dict[str, Any]] = None) -> bool:
+        """:meth:`event` for synchronous code (an event handler, a callback)."""
+        if not self._enabled:
+            self._outcome.check_event(name, data)  # the same answer to bad input, recorded or not
+            return False
+        return self._outcome.user_event(name, data)
 
     # -- BaseObserver ------------------------------------------------------
 

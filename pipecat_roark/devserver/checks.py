@@ -24,6 +24,8 @@ from ..models import (
     TimelineEvent, ToolStatus, Turn, TurnTaking,
 )
 
+from . import checks_outcome
+
 KNOWN_EVENTS = ("call-started", "call-ended")
 PCM_CONTENT_TYPE = "audio/pcm"
 # How far the recording length may drift from callStartedAt..callEndedAt.
@@ -179,6 +181,7 @@ def _check_call_started(p: Mapping[str, Any]) -> list[str]:
         problems += _optional_type(p, key, w, "str")
     problems += _optional_type(p, "isTest", w, "bool")
     problems += _optional_type(p, "metadata", w, "object")
+    problems += checks_outcome.check_started(p)  # issue 14: telephony
     return problems
 
 
@@ -259,6 +262,7 @@ def _check_call_ended(p: Mapping[str, Any]) -> list[str]:
                     problems.append(f"{key}[{i}] must be an object, got {_type_name(item)}")
                 else:
                     problems += check_model(model, item, f"{key}[{i}]")
+    problems += checks_outcome.check_ended(p)  # outcome, telephony, events, cost, turn-taking semantics
     return problems
 
 

@@ -65,7 +65,92 @@ def summary(rec: CallRecord) -> dict[str, Any]:
         "problemCount": len(rec.problems),
         "latencyP95Ms": latency_p95(ended),
         "errorCount": error_count(ended),
+        # Issue 14: sortable / filterable in the list.
+        "endStatus": ended.get("callEndedStatus") if isinstance(ended.get("callEndedStatus"), str) else None,
+        "endedBy": ended.get("callEndedBy") if isinstance(ended.get("callEndedBy"), str) else None,
+        "costUsd": _cost_total(ended),
+        "costComplete": (ended.get("cost") or {}).get("complete") if isinstance(ended.get("cost"), dict) else None,
+        "telephonyProvider": (telephony(rec) or {}).get("provider"),
         "links": {"page": f"/calls/{call_path(rec.call_id)}", "api": f"/api/calls/{call_path(rec.call_id)}"},
+    }
+
+
+# ---- outcome, telephony, timeline events, cost, turn-taking (issue 14) -----------
+
+
+def _cost_total(ended: dict) -> Optional[float]:
+    cost = ended.get("cost")
+    total = cost.get("totalUsd") if isinstance(cost, dict) else None
+    return float(total) if isinstance(total, (int, float)) and not isinstance(total, bool) else None
+
+
+def outcome(ended: dict) -> dict[str, Any]:
+    """How the call ended: the documented status, who ended it, who spoke last, the free-text reason."""
+    return {
+        "status": ended.get("callEndedStatus"),
+        "endedBy": ended.get("callEndedBy"),
+        "lastSpeaker": ended.get("lastSpeaker"),
+        "reason": ended.get("callEndedReason"),
+    }
+
+
+def telephony(rec: CallRecord) -> Optional[dict[str, Any]]:
+    """The phone call: call-ended's (learnt during the call) over call-started's."""
+    for payload in (rec.ended, rec.started):
+        tel = (payload or {}).get("telephony")
+        if isinstance(tel, dict) and tel:
+            return tel
+    return None
+
+
+def timeline_events(ended: dict) -> list[dict[str, Any]]:
+    """DTMF keypresses and the app's own events, in time order, for the timeline and the table."""
+    rows = []
+    for e in _list(ended, "events"):
+        data = e.get("data") if isinstance(e.get("data"), dict) else None
+        if e.get("kind") == "dtmf":
+            who = "caller" if e.get("direction") == "inbound" else "bot"
+            label = f"DTMF {(data or {}).get('digits', '?')} ({who})"
+        else:
+            label = str(e.get("name") or "event")
+        rows.append({
+            "kind": e.get("kind"),
+            "name": e.get("name"),
+            "label": label,
+            "direction": e.get("direction"),
+            "offsetMs": _int(e.get("audioOffsetMs")),
+            "timestamp": e.get("timestamp"),
+            "data": data,
+        })
+    rows.sort(key=lambda r: (r["offsetMs"] is None, r["offsetMs"] or 0))
+    return rows
+
+
+def cost_view(ended: dict) -> Optional[dict[str, Any]]:
+    """The call's cost as sent, with one row per component."""
+    cost = ended.get("cost")
+    if not isinstance(cost, dict):
+        return None
+    rows = []
+    for c in _list(cost, "components"):
+        rows.append({
+            "component": c.get("component"),
+            "model": c.get("model"),
+            "processor": c.get("processor"),
+            "usd": c.get("usd") if isinstance(c.get("usd"), (int, float)) else None,
+            "status": c.get("status"),
+            "source": c.get("source"),
+            "basis": c.get("basis"),
+            "quantity": c.get("quantity") if isinstance(c.get("quantity"), dict) else None,
+        })
+    return {
+        "totalUsd": _cost_total(ended),
+        "complete": cost.get("complete"),
+        "byComponent": cost.get("byComponent") if isinstance(cost.get("byComponent"), dict) else {},
+        "components": rows,
+        "unknown": cost.get("unknown") if isinstance(cost.get("unknown"), list) else [],
+        "perTurn": _list(cost, "perTurn"),
+        "pricesAsOf": cost.get("pricesAsOf"),
     }
 
 
@@ -255,6 +340,11 @@ def detail(rec: CallRecord, pcm: bytes, default_rate: int = wav.DEFAULT_RATE, wi
             "p95Ms": latency_p95(ended),
         },
         "interruptions": interruption_counts(transcript),
+        "outcome": outcome(ended),
+        "telephony": telephony(rec),
+        "timelineEvents": timeline_events(ended),
+        "cost": cost_view(ended),
+        "turnTaking": ended.get("turnTaking") if isinstance(ended.get("turnTaking"), dict) else None,
         "ttfb": ttfb_rows(_list(ended, "metrics"), transcript),
         "errors": _list(ended, "errors"),
         "callSummary": ended.get("callSummary") if isinstance(ended.get("callSummary"), dict) else None,

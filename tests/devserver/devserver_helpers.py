@@ -78,6 +78,10 @@ def pcm(n_frames: int, seed: int) -> bytes:
     return rng.integers(-20000, 20000, size=n_frames * 2, dtype="<i2").tobytes()
 
 
+#: Issue 14's extensions, as the package sends them.
+TELEPHONY = {"provider": "twilio", "callId": "CA1", "streamId": "MZ1", "fromNumber": "+15550001111", "toNumber": "+15550002222", "direction": "inbound", "carrierSampleRate": 8000, "encoding": "PCMU"}
+
+
 async def full_call(server, http, cid: str) -> dict:
     """A short complete call: 2 chunks, 2 turns (one interrupted), a tool call and its result.
 
@@ -85,7 +89,7 @@ async def full_call(server, http, cid: str) -> dict:
     a failed tool, metrics, an error, recording health and the summary.
     """
     base = server.base_url
-    await post_event(http, base, started(cid, isTest=True))
+    await post_event(http, base, started(cid, isTest=True, telephony=TELEPHONY))
     for i in range(2):
         await send_chunk(http, base, cid, i, pcm(FRAMES, 50 + i))
     end = ended(
@@ -124,6 +128,27 @@ async def full_call(server, http, cid: str) -> dict:
                      "usage": {"promptTokens": 20, "completionTokens": 3, "totalTokens": 23, "cachedTokens": 0,
                                "ttsCharacters": 5, "sttAudioSeconds": 0.15},
                      "recordingStatus": "degraded"},
+        callEndedStatus="caller_hung_up", callEndedBy="caller", lastSpeaker="bot", telephony=TELEPHONY,
+        events=[
+            {"kind": "dtmf", "name": "dtmf", "direction": "inbound", "data": {"digits": "5"},
+             "timestamp": "2025-05-01T10:00:00.100Z", "audioOffsetMs": 100},
+            {"kind": "user", "name": "transfer", "data": {"to": "sales"},
+             "timestamp": "2025-05-01T10:00:00.450Z", "audioOffsetMs": 450},
+        ],
+        cost={"currency": "USD", "totalUsd": 0.000135, "complete": False, "byComponent": {"llm": 0.000105, "tts": 0.00003},
+              "components": [
+                  {"component": "llm", "model": "gpt-4o", "usd": 0.000105, "status": "priced", "source": "table",
+                   "basis": "tokens", "quantity": {"text_in": 20, "text_out": 3}},
+                  {"component": "tts", "model": "tts-1", "usd": 0.00003, "status": "priced", "source": "override",
+                   "basis": "characters", "quantity": {"characters": 5}},
+                  {"component": "stt", "model": "my-stt", "status": "unknown",
+                   "source": "model not in the price table: pass prices={...}", "basis": "call duration"}],
+              "unknown": ["stt:my-stt"], "perTurn": [{"turnIndex": 0, "usd": 0.000135, "complete": False}],
+              "pricesAsOf": "2025-06-30"},
+        turnTaking={"turns": {"user": 1, "assistant": 1}, "interruptions": {"caller": 1, "pipeline": 0, "total": 1},
+                    "overlapMs": 0, "talkTimeMs": {"user": 150, "assistant": 150}, "talkRatio": 0.5,
+                    "longestMonologueMs": {"user": 150, "assistant": 150}, "longSilences": [],
+                    "longSilenceThresholdMs": 3000},
     )
     await post_event(http, base, end)
     await server.wait_for_call_ended(cid)

@@ -64,12 +64,32 @@ async def _check_metric_rows(b: Browser) -> None:
     summary = await b.eval("document.querySelector('#call-summary [data-key=\"latency\"]').textContent")
     assert "p95 50 ms" in summary
     await _check_newcomer_page(b)
+    await _check_outcome_cost_events(b)
+
+
+async def _check_outcome_cost_events(b: Browser) -> None:
+    """Issue 14: outcome, phone call, DTMF/app events on the timeline, cost, turn-taking."""
+    assert await b.eval("document.getElementById('end-status').textContent") == "caller_hung_up"
+    outcome = await b.eval("[...document.querySelectorAll('#outcome li')].map(li => li.textContent)")
+    assert "Ended by: the caller" in outcome and "Last speaker: the bot" in outcome
+    tel = await b.eval("[...document.querySelectorAll('#telephony li')].map(li => li.textContent)")
+    assert "Provider: twilio" in tel and "Carrier sample rate: 8000 Hz" in tel and "From: +15550001111" in tel
+    marks = await b.eval("[...document.querySelectorAll('#event-marks .event-mark')].map(m => [m.dataset.kind, m.dataset.offsetMs, parseFloat(m.style.left)])")
+    assert [m[:2] for m in marks] == [["dtmf", "100"], ["user", "450"]] and abs(marks[0][2] - 20.0) < 0.5
+    assert await b.eval("document.querySelectorAll('#timeline-events-table tbody tr').length") == 2
+    assert await b.eval("document.getElementById('cost-total').textContent") == (
+        "$0.000135 total (lower bound: some components unknown)")
+    cost_rows = await b.eval("[...document.querySelectorAll('#cost-table tbody tr')].map(tr => [tr.children[0].textContent, tr.children[2].textContent, tr.className])")
+    assert cost_rows == [["llm", "$0.000105", ""], ["tts", "$0.000030", ""], ["stt", "unknown", "cost-unknown"]]
+    assert await b.eval("document.querySelector('#turn-taking [data-key=\"interruptions\"]').textContent") == (
+        "Interruptions: 1 by the caller (barge-in) · 0 by the pipeline")
 
 
 async def _check_newcomer_page(b: Browser) -> None:
     """What a newcomer needs without hovering: a legend, latency in the transcript, plain words and units."""
     legend = await b.eval("[...document.querySelectorAll('#legend li')].map(li => li.dataset.mark)")
-    assert legend == ["caller-turn", "bot-turn", "tool", "barge-in", "overlap", "self-interruption", "latency", "p95"]
+    assert legend == ["caller-turn", "bot-turn", "tool", "barge-in", "overlap", "self-interruption", "event", "latency",
+                      "p95"]
     # Each entry is visible and has a swatch drawn with a colour or pattern.
     assert await b.eval("""[...document.querySelectorAll('#legend li')].every(li => {
         const r = li.getBoundingClientRect(), sw = li.querySelector('.swatch'), cs = getComputedStyle(sw);
@@ -115,6 +135,16 @@ async def test_call_page_and_export_in_chromium(server, http, tmp_path):
         assert await b.eval("document.querySelector('.call-row a').textContent") == "2025-05-01 10:00:00 UTC"
         assert await b.eval("document.querySelector('.call-row td[data-label=\"Duration\"]').textContent") == "500 ms"
         assert await b.eval("document.querySelector('.call-row .errors').textContent") == "1"
+        # Issue 14: the status and the cost, the status filter and sorting by cost.
+        assert await b.eval("document.querySelector('.call-row .end-status').textContent") == "caller_hung_up"
+        assert await b.eval("document.querySelector('.call-row .cost').textContent") == "$0.000135+"
+        assert await b.eval("[...document.getElementById('filter-status').options].map(o => o.value)") == [
+            "", "caller_hung_up"]
+        await b.eval("const s = document.getElementById('filter-status'); s.value = 'caller_hung_up';"
+                     "s.dispatchEvent(new Event('change'))")
+        assert await b.eval("document.querySelectorAll('.call-row').length") == 1
+        await b.eval("document.querySelector('#calls th[data-sort=\"costUsd\"]').click()")
+        assert await b.eval("document.querySelector('#calls th[data-sort=\"costUsd\"]').dataset.sorted") == "asc"
 
         await b.open(f"{server.base_url}/calls/{quote(cid, safe='')}")
         await _check_call_page(b)

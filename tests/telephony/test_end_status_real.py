@@ -1,27 +1,26 @@
 """Each end status produced by its real cause, in a real Twilio-over-websocket pipeline on 127.0.0.1.
 
-The outcome tracker, the DTMF events and the telephony object are fed here
-by a small observer and transport handlers: the same calls the RoarkObserver
-will make once they are wired in (issue 14). Causes: the bot ends the call,
-the caller hangs up (the app cancels on disconnect, as Pipecat's examples
-do), the idle timeout, a fatal error, a cancel from the host.
+The RoarkObserver sends the call to the dev server; only what the server
+received is read: ``callEndedStatus`` / ``callEndedBy``, the ``telephony``
+object on call-started, the DTMF keypress and the app's own event with
+their offsets, the recording at the carrier's 8 kHz. Causes: the bot ends
+the call, the caller hangs up (the app cancels on disconnect, as Pipecat's
+examples do), the idle timeout, a fatal error, a cancel from the host.
 """
 
 import asyncio
 
 import pytest
 from pipecat.frames.frames import ErrorFrame
-from pipecat.observers.base_observer import BaseObserver
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.serializers.telnyx import TelnyxFrameSerializer
 from pipecat.serializers.twilio import TwilioFrameSerializer
 
+from pipecat_roark import RoarkObserver
 from pipecat_roark._compat import PipelineParams, PipelineWorker, WorkerRunner
-from pipecat_roark.events import EventLog, dtmf_event, dtmf_frame_classes
-from pipecat_roark.outcome import OutcomeTracker
-from pipecat_roark.telephony import DISCONNECT_EVENTS, find_transport, find_worker, telephony_context
 
+from .conftest import API_KEY
 from .test_twilio_call import (
     CALL_SID,
     RATE,
@@ -34,39 +33,6 @@ from .test_twilio_call import (
     free_port,
     twilio_client,
 )
-
-DTMF = dtmf_frame_classes()
-
-
-class OutcomeObserver(BaseObserver):
-    """What the RoarkObserver will do: every frame to the tracker once, DTMF frames to the event log."""
-
-    def __init__(self):
-        super().__init__()
-        self.tracker = OutcomeTracker()
-        self.events = EventLog()
-        self._seen: set[int] = set()
-        self.clock = None
-        self.worker = None
-
-    def now(self):
-        return self.clock.get_time() if self.clock is not None else None
-
-    async def on_push_frame(self, data):
-        frame = data.frame
-        if self.clock is None:
-            self.clock = data.source.get_clock()
-        if self.worker is None:
-            # The observer is never given the worker: its source processor leads to it.
-            self.worker = find_worker([data.source])
-            if self.worker is not None:
-                self.worker.add_event_handler("on_idle_timeout", lambda *_: self.tracker.idle_timeout(self.now()))
-        if getattr(data, "first_push", None) is False or frame.id in self._seen:
-            return
-        self._seen.add(frame.id)
-        self.tracker.frame(frame, data.timestamp)
-        if isinstance(frame, DTMF):
-            self.events.add(dtmf_event(frame, timestamp="t", audio_offset_ms=data.timestamp // 1_000_000))
 
 
 class FailAfter(FrameProcessor):
@@ -84,7 +50,7 @@ class FailAfter(FrameProcessor):
                               FrameDirection.UPSTREAM)
 
 
-async def run_scenario(scenario, provider="twilio"):
+async def run_scenario(server, scenario, provider="twilio", **roark_kw):
     port = free_port()
     if provider == "telnyx":
         serializer = TelnyxFrameSerializer(
@@ -98,24 +64,22 @@ async def run_scenario(scenario, provider="twilio"):
         params=ServerParams(audio_in_enabled=True, audio_out_enabled=True, add_wav_header=False,
                             serializer=serializer),
         host="127.0.0.1", port=port)
+    roark = RoarkObserver(agent_id="telephony", api_key=API_KEY, base_url=server.base_url, **roark_kw)
     middle = [FailAfter()] if scenario == "error" else [AnswerKeypress()]
-    pipeline = Pipeline([transport.input(), *middle, transport.output()])
-    obs = OutcomeObserver()
+    pipeline = Pipeline([transport.input(), *middle, transport.output(), roark.audio_processor])
     kw = {"idle_timeout_secs": 1.0} if scenario == "idle" else {}
     worker = PipelineWorker(pipeline, params=PipelineParams(audio_in_sample_rate=RATE, audio_out_sample_rate=RATE),
-                            observers=[obs], **kw)
+                            observers=[roark], **kw)
 
-    # The user's app: hang up means cancel (as Pipecat's telephony examples do).
+    # The user's app: hang up means cancel (as Pipecat's telephony examples do) ...
     @transport.event_handler("on_client_disconnected")
     async def _hang_up(_transport, _client):
         await worker.cancel()
 
-    # The wiring issue 14 asks for: the transport's disconnect and the worker's idle timeout.
-    found = find_transport(pipeline)
-    assert found is transport
-    for name in DISCONNECT_EVENTS:
-        if name in found._event_handlers:
-            found.add_event_handler(name, lambda *_: obs.tracker.client_disconnected(obs.now()))
+    # ... and an event of its own on the timeline, from a sync handler.
+    @transport.event_handler("on_client_connected")
+    def _connected(_transport, _client):
+        roark.event_nowait("caller_connected", {"line": 1})
 
     runner = asyncio.create_task(WorkerRunner(handle_sigint=False).run(worker))
     if scenario == "bot":
@@ -130,9 +94,10 @@ async def run_scenario(scenario, provider="twilio"):
         await worker.cancel()
     await asyncio.wait_for(runner, 30)
     await asyncio.wait_for(client_task, 30)
-    assert obs.worker is worker
-    obs.tracker.ended()
-    return obs, telephony_context(pipeline)
+    rec = server.store.get_call(roark.pipecat_call_id)
+    assert rec is not None and rec.started is not None and rec.ended is not None
+    assert rec.problems == []  # the dev server's contract checks, issue 14's fields included
+    return rec
 
 
 @pytest.mark.parametrize("scenario, status, ended_by", [
@@ -142,22 +107,50 @@ async def run_scenario(scenario, provider="twilio"):
     ("error", "error", "system"),
     ("cancel", "cancelled", "system"),
 ])
-async def test_each_end_status_from_its_real_cause(scenario, status, ended_by):
-    obs, tel = await run_scenario(scenario)
-    outcome = obs.tracker.outcome()
-    assert (outcome.status, outcome.ended_by) == (status, ended_by), outcome
-    assert (tel.provider, tel.call_id, tel.stream_id, tel.carrier_sample_rate) == ("twilio", CALL_SID, STREAM_SID,
-                                                                                  RATE)
+async def test_each_end_status_from_its_real_cause(server, scenario, status, ended_by):
+    rec = await run_scenario(server, scenario)
+    ended = rec.ended
+    assert (ended["callEndedStatus"], ended["callEndedBy"]) == (status, ended_by), ended["callEndedReason"]
+    tel = rec.started["telephony"]
+    assert (tel["provider"], tel["callId"], tel["streamId"], tel["carrierSampleRate"]) == (
+        "twilio", CALL_SID, STREAM_SID, RATE)
+    assert ended["telephony"] == tel
+    assert ended["recordingSampleRate"] == RATE and rec.chunks
+    events = ended["events"]
+    (mine,) = [e for e in events if e["kind"] == "user"]
+    assert (mine["name"], mine["data"]) == ("caller_connected", {"line": 1})
+    assert 0 <= mine["audioOffsetMs"] < 300  # the caller connected as the recording began
+    dtmf = [e for e in events if e["kind"] == "dtmf"]
     if scenario == "bot":
-        (ev,) = obs.events.to_wire()
+        (ev,) = dtmf
         assert (ev["direction"], ev["data"]) == ("inbound", {"digits": "5"})
-        assert 300 < ev["audioOffsetMs"] < 2000  # pressed ~0.5 s after the stream started
+        assert 300 < ev["audioOffsetMs"] < 1500  # pressed ~0.5 s after the stream started
+        assert [e["kind"] for e in events] == ["user", "dtmf"]  # in the order they happened
+    else:
+        assert dtmf == []
 
 
-async def test_a_telnyx_call_the_keypress_and_the_bot_ending_it():
-    obs, tel = await run_scenario("bot", provider="telnyx")
-    assert (obs.tracker.outcome().status, obs.tracker.outcome().ended_by) == ("bot_ended", "bot")
-    assert tel.to_wire() == {"provider": "telnyx", "callId": TELNYX_CALL, "streamId": TELNYX_STREAM,
-                             "carrierSampleRate": RATE, "encoding": "PCMU"}
-    (ev,) = obs.events.to_wire()
+async def test_a_telnyx_call_the_keypress_and_the_bot_ending_it(server):
+    rec = await run_scenario(server, "bot", provider="telnyx")
+    ended = rec.ended
+    assert (ended["callEndedStatus"], ended["callEndedBy"]) == ("bot_ended", "bot")
+    assert rec.started["telephony"] == {"provider": "telnyx", "callId": TELNYX_CALL, "streamId": TELNYX_STREAM,
+                                        "carrierSampleRate": RATE, "encoding": "PCMU"}
+    assert ended["recordingSampleRate"] == RATE
+    (ev,) = [e for e in ended["events"] if e["kind"] == "dtmf"]
     assert (ev["direction"], ev["data"]) == ("inbound", {"digits": "5"})
+    assert 300 < ev["audioOffsetMs"] < 1500
+
+
+async def test_the_callers_numbers_from_the_runner_arguments_are_redacted(server):
+    """Pipecat 1.x's runner hands the parsed handshake (numbers from the app's stream parameters) to the bot."""
+    from types import SimpleNamespace
+
+    runner_args = SimpleNamespace(transport_type="twilio", call_data={
+        "call_id": CALL_SID, "stream_id": STREAM_SID, "from": "+15550001111", "to": "+15550002222"})
+    rec = await run_scenario(server, "bot", runner_args=runner_args, redact=True)
+    for payload in (rec.started, rec.ended):
+        tel = payload["telephony"]
+        assert (tel["provider"], tel["callId"], tel["fromNumber"], tel["toNumber"]) == (
+            "twilio", CALL_SID, "[PHONE]", "[PHONE]")
+    assert "+1555000" not in str(rec.events)  # nowhere in what was sent

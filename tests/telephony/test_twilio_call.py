@@ -12,7 +12,6 @@ import json
 import socket
 
 import numpy as np
-import pytest
 import websockets
 from pipecat.frames.frames import InputDTMFFrame, OutputAudioRawFrame
 from pipecat.pipeline.pipeline import Pipeline
@@ -163,8 +162,6 @@ async def test_a_twilio_call_is_recorded_at_the_carrier_rate(server):
     assert rec.chunks
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14: the observer does not yet send telephony, events, "
-                                       "callEndedStatus (pipecat_roark.telephony/events/outcome not wired in)")
 async def test_a_twilio_call_carries_the_telephony_context_the_keypress_and_the_outcome(server):
     rec, _ = await run_call(server)
     tel = rec.started.get("telephony") or {}

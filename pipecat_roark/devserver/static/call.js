@@ -102,6 +102,7 @@
     add("Ended", fmtWhen(ended.callEndedAt));
     add("Duration", typeof data.durationS === "number" ? fmtMs(data.durationS * 1000) : null);
     add("End reason", data.complete ? ended.callEndedReason : "no call-ended received");
+    add("End status", ended.callEndedStatus);
     add("Turns", data.turns);
     add("Tool calls", data.toolCalls);
     add("Agent spoke first", yesNo(ended.agentSpokeFirst));
@@ -160,6 +161,7 @@
       for (const r of [row.call, row.result]) if (r && isOffset(r.audioOffsetMs)) ms = Math.max(ms, r.audioOffsetMs);
     }
     for (const sp of traceSpans()) if (typeof sp.endOffsetMs === "number") ms = Math.max(ms, sp.endOffsetMs);
+    for (const e of data.timelineEvents || []) if (isOffset(e.offsetMs)) ms = Math.max(ms, e.offsetMs);
     return Math.max(ms, 1);
   }
 
@@ -352,6 +354,7 @@
     renderAxis();
     renderSpans();
     renderInterruptions();
+    renderEventMarks();
     renderLatency();
     renderTraces();
     drawWaves();
@@ -448,6 +451,119 @@
       m.addEventListener("click", (ev) => { ev.stopPropagation(); seek(Math.max(0, cut - (barge || 0))); });
       lane.appendChild(m);
     }
+  }
+
+
+  // ---- outcome, phone call, events, cost, turn-taking (issue 14) -------------------
+
+  const WHO = { caller: "the caller", bot: "the bot", system: "the system (Pipecat, the host)" };
+
+  function factList(ul, items) {
+    ul.textContent = "";
+    let n = 0;
+    for (const [key, label, value] of items) {
+      if (value === undefined || value === null || value === "") continue;
+      const li = el("li");
+      li.dataset.key = key;
+      li.appendChild(el("b", null, label + ": "));
+      li.appendChild(document.createTextNode(String(value)));
+      ul.appendChild(li);
+      n++;
+    }
+    if (!n) ul.appendChild(el("li", "muted", "Not reported."));
+  }
+
+  function renderOutcome() {
+    const o = data.outcome || {};
+    const badge = $("end-status");
+    badge.textContent = o.status || (data.complete ? "no status" : "in progress");
+    badge.className = `status-badge end-${o.status || "none"}`;
+    factList($("outcome"), [
+      ["status", "Status", o.status],
+      ["endedBy", "Ended by", o.endedBy ? WHO[o.endedBy] || o.endedBy : null],
+      ["lastSpeaker", "Last speaker", o.lastSpeaker ? WHO[o.lastSpeaker] || o.lastSpeaker : null],
+      ["reason", "Reason", o.reason],
+    ]);
+    const t = data.telephony || {};
+    factList($("telephony"), [
+      ["provider", "Provider", t.provider],
+      ["direction", "Direction", t.direction],
+      ["from", "From", t.fromNumber],
+      ["to", "To", t.toNumber],
+      ["callId", "Call id", t.callId],
+      ["streamId", "Stream id", t.streamId],
+      ["rate", "Carrier sample rate", t.carrierSampleRate ? `${t.carrierSampleRate} Hz` : null],
+      ["encoding", "Encoding", t.encoding],
+    ]);
+    const box = $("timeline-events");
+    box.textContent = "";
+    const evs = data.timelineEvents || [];
+    if (!evs.length) { box.appendChild(el("p", "muted", "None.")); return; }
+    const rows = evs.map((e) => [fmtOffset(e.offsetMs), e.kind, e.label, e.data ? JSON.stringify(e.data) : ""]);
+    const t2 = table(["at", "kind", "event", "data"], rows);
+    t2.id = "timeline-events-table";
+    box.appendChild(t2);
+  }
+
+  function renderEventMarks() {
+    const lane = $("event-marks");
+    lane.textContent = "";
+    const evs = (data.timelineEvents || []).filter((e) => isOffset(e.offsetMs));
+    $("events-info").textContent = evs.length ? `${evs.length}` : "none";
+    for (const e of evs) {
+      const m = el("div", `event-mark ${e.kind}`);
+      m.style.left = `${(e.offsetMs / totalMs) * 100}%`;
+      m.dataset.offsetMs = String(e.offsetMs);
+      m.dataset.kind = e.kind;
+      m.title = `${e.label} at ${fmtOffset(e.offsetMs)}` + (e.data && e.kind !== "dtmf" ? ` ${JSON.stringify(e.data)}` : "");
+      m.addEventListener("click", (ev) => { ev.stopPropagation(); seek(e.offsetMs); });
+      lane.appendChild(m);
+    }
+  }
+
+  function fmtUsd(v) {
+    if (typeof v !== "number" || !isFinite(v)) return "unknown";
+    return v < 0.01 ? `$${v.toFixed(6)}` : `$${v.toFixed(4)}`;
+  }
+
+  function renderCost() {
+    const box = $("cost");
+    box.textContent = "";
+    const c = data.cost;
+    if (!c) { $("cost-total").textContent = ""; box.appendChild(el("p", "muted", "Not reported (no service usage seen).")); return; }
+    $("cost-total").textContent = `${fmtUsd(c.totalUsd)} total${c.complete ? "" : " (lower bound: some components unknown)"}`;
+    const by = Object.entries(c.byComponent || {}).map(([k, v]) => `${k} ${fmtUsd(v)}`);
+    if (by.length) box.appendChild(el("p", null, `By component: ${by.join(" · ")}`));
+    const rows = c.components.map((r) => [r.component, r.model || r.processor || "–", fmtUsd(r.usd),
+      r.basis || "", r.quantity ? Object.entries(r.quantity).map(([k, v]) => `${k} ${v}`).join(" · ") : "", r.source || ""]);
+    const t = table(["component", "model", "USD", "billed by", "quantity", "price source"], rows);
+    t.id = "cost-table";
+    t.querySelectorAll("tbody tr").forEach((tr, i) => { if (c.components[i].usd === null) tr.classList.add("cost-unknown"); });
+    box.appendChild(t);
+    if (c.perTurn.length) {
+      const d = el("details");
+      d.appendChild(el("summary", null, `Per turn (${c.perTurn.length})`));
+      d.appendChild(table(["turn", "USD"], c.perTurn.map((p) => [`#${p.turnIndex}`, fmtUsd(p.usd) + (p.complete === false ? " +unknown" : "")])));
+      box.appendChild(d);
+    }
+    if (c.pricesAsOf) box.appendChild(el("p", "muted", `Prices as of ${c.pricesAsOf}.`));
+  }
+
+  function renderTurnTaking() {
+    const tt = data.turnTaking;
+    if (!tt) { factList($("turn-taking"), []); return; }
+    const i = tt.interruptions || {}, talk = tt.talkTimeMs || {}, mono = tt.longestMonologueMs || {};
+    const silences = tt.longSilences || [];
+    factList($("turn-taking"), [
+      ["interruptions", "Interruptions", `${i.caller || 0} by the caller (barge-in) · ${i.pipeline || 0} by the pipeline`],
+      ["overlap", "Overlap", fmtMs(tt.overlapMs)],
+      ["talkRatio", "Bot's share of talk", typeof tt.talkRatio === "number" ? `${Math.round(tt.talkRatio * 100)} %` : null],
+      ["talk", "Talk time", `caller ${fmtMs(talk.user)} · bot ${fmtMs(talk.assistant)}`],
+      ["monologue", "Longest monologue", `caller ${fmtMs(mono.user)} · bot ${fmtMs(mono.assistant)}`],
+      ["silences", `Silences over ${fmtMs(tt.longSilenceThresholdMs)}`, silences.length
+        ? silences.map((x) => `${fmtOffset(x.startMs)} ${fmtMs(x.durationMs)} (${x.expected === "assistant" ? "the bot went quiet" : "waiting for the caller"})`).join(" · ")
+        : "none"],
+    ]);
   }
 
   function renderSummary() {
@@ -732,6 +848,9 @@
   function render() {
     renderOverview();
     renderProblems();
+    renderOutcome();
+    renderCost();
+    renderTurnTaking();
     renderSummary();
     renderHealth();
     renderErrors();
