@@ -834,7 +834,7 @@ class Call:
 
     def build_ended(
         self, settings: Any, *, now_wall: float, recording_delivered: bool, extra: Optional[dict] = None,
-        recording: Optional[tuple[str, dict]] = None, on_redaction_failure: Optional[Any] = None,
+        recording: Optional[tuple[str, Any]] = None, on_redaction_failure: Optional[Any] = None,
     ) -> dict[str, Any]:
         """The call-ended payload. ``recording_delivered``: chunks reached Roark.
 

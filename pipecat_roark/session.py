@@ -35,7 +35,7 @@ from .call import Call, Edge, TurnState
 from .delivery import HAND_OFF_SECS, CallDelivery
 from .edges import BACK, EdgeResolver, Hint
 from .replay import start_background
-from .summary import recording_health
+from .summary import assess_recording
 from .timeline import BOT, USER, Timeline
 
 #: A barge-in read off the recording: the caller's sound over the bot lasts
@@ -435,7 +435,7 @@ class CallSession:
         try:
             origin = call.recording_started_t if call.recording_started_t is not None else call.started_t
             call_ms = (call.ended_t - origin) / 1e6 if call.ended_t is not None and origin is not None else None
-            recording = recording_health(
+            recording = assess_recording(
                 capture_audio=self.settings.capture_audio,
                 recorder_present=self._recorder_present,
                 capture=self._health(),
@@ -446,8 +446,8 @@ class CallSession:
                 bot_spoke=self.bot_spoke or any(t.role == "assistant" and t.spoken for t in call.turns),
                 user_spoke=any(t.role == "user" for t in call.turns),
             )
-            bot = recording[1].get("channels", {}).get("bot", {})
-            if bot and not bot.get("sound") and self.bot_spoke:
+            channels = recording[1].channels
+            if channels is not None and channels.bot is not None and not channels.bot.sound and self.bot_spoke:
                 self._warn_once(
                     "bot-silent",
                     "the bot channel of the recording is silent although the bot spoke: roark.audio_processor "
