@@ -525,7 +525,7 @@ class RecordingSink:
     def bot_response_started(self, t_ns: int) -> None:
         self._event("bot_response_started", t_ns)
 
-    def end(self, t_ns: Any, reason: str) -> bool:
+    def end(self, t_ns: Any, reason: str, hurry: bool = False) -> bool:
         assert t_ns is None or isinstance(t_ns, int)
         self.events.append(("end", t_ns))
         return True
