@@ -121,6 +121,10 @@ class TurnState:
     caller_onset_pos: Optional[int] = None
     # The next words of the bot begin a new response (a space goes between).
     break_next: bool = False
+    # Assistant turns of speech-to-speech services: (index in parts where a
+    # delta begins, what heard.py needs of it), to drop words never played.
+    deltas: list = field(default_factory=list)
+    approximate: bool = False
     interrupted_by: Optional["TurnState"] = field(default=None, repr=False)
     reported: bool = False
 
@@ -358,6 +362,11 @@ class Call:
         out, self._closed = self._closed, []
         return out
 
+    @property
+    def speaking(self) -> Optional[TurnState]:
+        """The assistant turn the bot is speaking now, if any."""
+        return self._speaking if self._bot_speaking else None
+
     def close_all(self) -> None:
         """At the end of the call: the turn still open is complete too."""
         self._close_bot()
@@ -395,8 +404,11 @@ class Call:
             self._close_bot()  # the caller spoke: the next speech is a new turn
         return turn
 
-    def bot_text(self, t_ns: int, text: Any, spaced: bool = False) -> None:
-        """Words of the bot: heard ones when an output transport releases them."""
+    def bot_text(self, t_ns: int, text: Any, spaced: bool = False, mark: Any = None) -> None:
+        """Words of the bot: heard ones when an output transport releases them.
+
+        ``mark``: what is known of a speech-to-speech delta (see heard.py).
+        """
         text = clean_text(text)
         if not text.strip():
             return
@@ -410,10 +422,22 @@ class Call:
             last = self._bot.parts[-1] if self._bot.parts else " "
             if spaced and not last[-1:].isspace() and not text[:1].isspace():
                 joiner = " "
+        at = len(self._bot.parts)
         self._bot.add_text(text if spaced else text.strip(), joiner)
+        if mark is not None and len(self._bot.parts) > at:
+            self._bot.deltas.append((at, mark))
         if self._bot.first_text_t is None:
             self._bot.first_text_t = t_ns
         self._bot.last_text_t = t_ns
+
+    def keep_heard(self, turn: TurnState, part_index: int) -> None:
+        """Drop the words from ``part_index`` on (never played); the text is now an estimate."""
+        if part_index >= len(turn.parts):
+            return
+        del turn.parts[part_index:]
+        turn.deltas = [(i, m) for i, m in turn.deltas if i < part_index]
+        turn.chars = sum(len(p) for p in turn.parts)
+        turn.approximate = True
 
     def response_started(self) -> None:
         """The bot begins a new response (a speech-to-speech service's next answer)."""
@@ -702,6 +726,7 @@ class Call:
                     user_id=turn.user_id,
                     language=turn.language,
                     interrupted=True if turn.interrupted else None,
+                    approximate=True if turn.approximate else None,
                     response_latency_ms=self.response_latency_ms(turn, prev),
                     barge_in_latency_ms=self.barge_in_ms(turn),
                 )

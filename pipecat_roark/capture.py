@@ -87,7 +87,8 @@ class CaptureSink(Protocol):
     def user_stopped(self, t_ns: int, head: Optional[int] = None, est: Optional[int] = None) -> None: ...
     def bot_started(self, t_ns: int, head: Optional[int] = None) -> None: ...
     def bot_stopped(self, t_ns: int, head: Optional[int] = None) -> None: ...
-    def bot_text(self, t_ns: int, text: Any, spaced: bool = False) -> None: ...
+    def bot_text(self, t_ns: int, text: Any, spaced: bool = False, frame_id: Optional[int] = None,
+                 head: Optional[int] = None) -> None: ...
     def interruption(self, t_ns: int, head: Optional[int] = None) -> None: ...
     def bot_response_started(self, t_ns: int) -> None: ...
     def end(self, t_ns: Optional[int], reason: str, hurry: bool = False) -> bool: ...
@@ -248,9 +249,9 @@ class Capture:
         return out
 
     def _head(self, track: int) -> Optional[int]:
-        """Where ``track`` stands on the recording (None before its first audio)."""
+        """Where ``track`` stands on the recording (0 before the first audio: that will be sample 0)."""
         tracks = self.tracks
-        if tracks is None or not tracks.first_audio:
+        if tracks is None:
             return None
         return tracks.timeline.pos(track)
 
@@ -264,7 +265,8 @@ class Capture:
         tracks = self.tracks
         if isinstance(frame, TTSTextFrame):
             if sink is not None:
-                sink.bot_text(t, frame.text, bool(getattr(frame, "includes_inter_frame_spaces", False)))
+                sink.bot_text(t, frame.text, bool(getattr(frame, "includes_inter_frame_spaces", False)),
+                              frame_id=frame.id, head=self._head(BOT))
             return []
         if isinstance(frame, LLMFullResponseStartFrame):
             # In playing order (the transport passes it after the audio queued

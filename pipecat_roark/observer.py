@@ -32,10 +32,12 @@ from pipecat.frames.frames import (
     FunctionCallInProgressFrame,
     FunctionCallResultFrame,
     InterruptionFrame,
+    LLMFullResponseStartFrame,
     MetricsFrame,
     StartFrame,
     StopFrame,
     TranscriptionFrame,
+    TTSAudioRawFrame,
     TTSTextFrame,
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
@@ -84,6 +86,8 @@ _OBSERVED = (
     CancelFrame,
     StopFrame,
 ) + ((LLMServiceMetadataFrame,) if LLMServiceMetadataFrame is not None else ())
+#: Looked at once a speech-to-speech service is seen (its text runs ahead of its audio).
+_S2S_OBSERVED = (TTSAudioRawFrame, LLMFullResponseStartFrame)
 _SUPPORTS_FIRST_PUSH = "observe_every_push" in inspect.signature(BaseObserver.__init__).parameters
 _DEDUPE_SIZE = 512
 #: Events user code can subscribe to with ``@roark.event_handler(name)``.
@@ -282,7 +286,7 @@ class RoarkObserver(BaseObserver):
         frames = tuple(getattr(ext, "frames", ()) or ())
         if frames:
             self._ext_frames = tuple(dict.fromkeys(self._ext_frames + frames))
-            self._observed = tuple(dict.fromkeys(_OBSERVED + self._ext_frames))
+            self._observed = tuple(dict.fromkeys(self._observed + self._ext_frames))
         return ext
 
     @property
@@ -361,7 +365,7 @@ class RoarkObserver(BaseObserver):
                 for ext in self._session.extensions:
                     if isinstance(frame, ext.frames):
                         ext.on_frame(frame, data.timestamp, data)
-            if isinstance(frame, _OBSERVED):
+            if isinstance(frame, _OBSERVED) or isinstance(frame, _S2S_OBSERVED):
                 self._handle(frame, data)
         except Exception:
             name = type(frame).__name__
@@ -421,6 +425,8 @@ class RoarkObserver(BaseObserver):
     def _handle(self, frame: Any, data: FramePushed) -> None:
         t = data.timestamp
         session = self._session
+        if isinstance(frame, BotStartedSpeakingFrame):
+            session.bot_spoke = True  # for the recording's health: the bot did speak, wherever the recorder is
         if isinstance(frame, TranscriptionFrame):
             session.transcription(t, frame.text, getattr(frame, "user_id", None), getattr(frame, "language", None))
         elif isinstance(frame, MetricsFrame):
@@ -454,8 +460,26 @@ class RoarkObserver(BaseObserver):
         elif LLMServiceMetadataFrame is not None and isinstance(frame, LLMServiceMetadataFrame):
             if getattr(frame, "is_realtime_service", False):
                 session.realtime_service()
+                self._watch_service_output()
+        elif isinstance(frame, TTSAudioRawFrame) or isinstance(frame, LLMFullResponseStartFrame):
+            if _service_kind(data.source) == "llm":
+                if isinstance(frame, LLMFullResponseStartFrame):
+                    session.service_response_started()
+                elif frame.sample_rate:
+                    session.service_audio(len(frame.audio) / 2 / (frame.num_channels or 1) / frame.sample_rate)
+        elif isinstance(frame, TTSTextFrame) and _service_kind(data.source) == "llm":
+            # Words straight from a speech-to-speech service, ahead of the audio
+            # they belong to: counted to estimate what a barge-in left unplayed.
+            session.service_text(frame.id, frame.text)
+            self._watch_service_output()
+            if not self._capture.started:
+                self._handle_without_recorder(frame, data)
         elif not self._capture.started:
             self._handle_without_recorder(frame, data)
+
+    def _watch_service_output(self) -> None:
+        if _S2S_OBSERVED[0] not in self._observed:
+            self._observed = tuple(dict.fromkeys(self._observed + _S2S_OBSERVED))
 
     def _handle_without_recorder(self, frame: Any, data: FramePushed) -> None:
         """Degraded capture when the recorder is missing: words as generated, times as pushed."""

@@ -34,6 +34,7 @@ from loguru import logger
 from .call import Call, Edge, TurnState
 from .delivery import HAND_OFF_SECS, CallDelivery
 from .edges import BACK, EdgeResolver, Hint
+from .heard import ServiceOutput, heard_count
 from .replay import start_background
 from .summary import assess_recording
 from .timeline import BOT, USER, Timeline
@@ -153,6 +154,8 @@ class CallSession:
         #: An InterruptionFrame was seen: the pipeline says when it cuts the bot
         #: off. Without any, interruptions are read off the recording.
         self._interruptions_signalled = False
+        #: What a speech-to-speech service produced (text ahead of audio), per response.
+        self.service_output = ServiceOutput()
 
     # -- wiring (the recorder, at its start) -----------------------------------
 
@@ -245,8 +248,13 @@ class CallSession:
             self._hint(Hint(BOT, "end", t_ns, head, head, target=turn), head)
         self._report_turns()
 
-    def bot_text(self, t_ns: int, text: Any, spaced: bool = False) -> None:
-        self.call.bot_text(t_ns, text, spaced)
+    def bot_text(self, t_ns: int, text: Any, spaced: bool = False, frame_id: Optional[int] = None,
+                 head: Optional[int] = None) -> None:
+        mark = None
+        if self.service_output.active and frame_id is not None:
+            delta = self.service_output.delta(frame_id)
+            mark = (delta, head) if delta is not None else None
+        self.call.bot_text(t_ns, text, spaced, mark)
         self._report_turns()
 
     def interruption(self, t_ns: int, head: Optional[int] = None) -> None:
@@ -258,6 +266,16 @@ class CallSession:
         """A new response begins (a TTSStartedFrame, in playing order)."""
         self.call.response_started()
 
+    def service_text(self, frame_id: int, text: Any) -> None:
+        """A speech-to-speech service pushed a text delta (ahead of its audio, maybe)."""
+        self.service_output.text(frame_id, text)
+
+    def service_audio(self, secs: float) -> None:
+        self.service_output.audio(secs)
+
+    def service_response_started(self) -> None:
+        self.service_output.response_started()
+
     def realtime_service(self) -> None:
         """A speech-to-speech service announced itself: its transcripts are whole utterances, sent late."""
         self.realtime = True
@@ -265,6 +283,7 @@ class CallSession:
     def _hint(self, hint: Hint, head: Optional[int]) -> None:
         if self._edges is None or head is None or hint.est is None:
             return  # no recording: the frame's time is the edge
+        hint.target.edges_pending += 1
         self._edges.add(hint)
 
     def _words_before(self, turn: TurnState) -> bool:
@@ -286,7 +305,27 @@ class CallSession:
                 self.call.set_end(turn, edge)
                 if hint.side == BOT and not self._interruptions_signalled:
                     self._read_interruption(turn, hint)
+                if hint.side == BOT and turn.interrupted:
+                    self._keep_heard(turn)
         self._report_turns()
+
+    def _keep_heard(self, turn: TurnState) -> None:
+        """A cut reply of a speech-to-speech service: drop the words its audio never reached (heard.py)."""
+        tl = self._timeline
+        marks = [(i, m) for i, m in turn.deltas if m is not None]
+        if tl is None or not marks or turn.end is None or turn.end.pos is None:
+            return
+        last = marks[-1][1][0].response
+        resp = self.service_output.response(last)
+        own = [(i, m) for i, m in marks if m[0].response == last]
+        head = own[0][1][1]
+        if resp is None or head is None:
+            return
+        onset = tl.first_voiced_at_or_after(BOT, head)
+        onset = head if onset is None or onset > turn.end.pos else onset
+        n = heard_count([m[0] for _, m in own], (turn.end.pos - onset) / tl.sample_rate, resp)
+        if n is not None and n < len(own):
+            self.call.keep_heard(turn, own[n][0])
 
     def _read_interruption(self, turn: TurnState, hint: Hint) -> None:
         """No InterruptionFrame in this call: the caller's sound over the bot's, then the bot
@@ -367,8 +406,9 @@ class CallSession:
         if not self._has_handlers("on_turn_completed"):
             self._unreported.clear()
             return
-        # A turn is reported once its edges are on the recording (or the call is over).
-        ready = [t for t in self._unreported if self.call.ended or not t.edges_pending]
+        # A turn is reported once it has ended and its edges are on the recording (or the call is over).
+        ready = [t for t in self._unreported
+                 if self.call.ended or (not t.edges_pending and t.end is not None and t is not self.call.speaking)]
         if not ready:
             return
         self._unreported = [t for t in self._unreported if t not in ready]

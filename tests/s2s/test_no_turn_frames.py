@@ -68,6 +68,6 @@ def test_barge_in_detected_from_the_recording(outcome):
 
 @pytest.mark.xfail(strict=True, reason="edges: user turns have no audioOffsetMs (no user-turn frames)")
 def test_every_edge_within_20ms_median_50ms_max(outcome):
-    assert len(outcome.role("user")) == 3 and all("audioOffsetMs" in t for t in outcome.turns)
+    assert len(outcome.role("user")) == 3 and all("audioOffsetMs" in t for t in outcome.turns), outcome.turns
     e = edge_errors(outcome.turns, outcome.pcm, outcome.rate)
     assert e.median <= 20 and e.worst <= 50, "\n".join(e.detail)

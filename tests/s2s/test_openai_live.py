@@ -182,7 +182,7 @@ def test_tool_records_once_each(outcome):
 
 def test_every_edge_within_20ms_median_50ms_max(outcome):
     assert len(outcome.role("user")) == 3
-    assert all("audioOffsetMs" in t for t in outcome.turns)
+    assert all("audioOffsetMs" in t for t in outcome.turns), [(t["role"], t["content"][:20], t.get("audioOffsetMs")) for t in outcome.turns]
     e = edge_errors(outcome.turns, outcome.pcm, outcome.rate)
     assert e.median <= 20 and e.worst <= 50, "\n".join(e.detail)
 

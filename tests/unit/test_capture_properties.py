@@ -515,7 +515,7 @@ class RecordingSink:
         assert head is None or head >= 0
         self._event("bot_stopped", t_ns, head)
 
-    def bot_text(self, t_ns: int, text: Any, spaced: bool = False) -> None:
+    def bot_text(self, t_ns: int, text: Any, spaced: bool = False, frame_id: Any = None, head: Any = None) -> None:
         self._event("bot_text", t_ns)
 
     def interruption(self, t_ns: int, head: Any = None) -> None:
