@@ -122,6 +122,8 @@ class CallSession:
         self.final_task: Optional[asyncio.Task] = None
         self.finalized = False
         self.extensions: list[CallExtension] = []
+        #: issue 15 (capture_control.py): chunk -> the chunks to send now (the consent gate); None sends each as it comes.
+        self.chunk_gate: Optional[Callable[[int, bytes], list[tuple[int, bytes]]]] = None
 
     # -- wiring (the recorder, at its start) -----------------------------------
 
@@ -177,6 +179,11 @@ class CallSession:
         if sample_rate:  # a user's own processor decides its format
             self.call.set_recording(sample_rate, num_channels or 2)
         if self.settings.capture_audio:
+            self.send_chunks([(index, data)] if self.chunk_gate is None else self.chunk_gate(index, data))
+
+    def send_chunks(self, chunks: list[tuple[int, bytes]]) -> None:
+        """Hand recording chunks to delivery (those the gate let through, or released later)."""
+        for index, data in chunks:
             self.delivery.add_chunk(index, data, self.call.sample_rate, self.call.num_channels)
 
     def audio_advanced(self) -> None:
