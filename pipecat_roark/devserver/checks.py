@@ -612,7 +612,8 @@ def _check_durations(end: Mapping[str, Any], uploads: Sequence[ChunkUpload]) -> 
     # from there when the client says.
     start = parse_iso(end.get("recordingStartedAt")) or parse_iso(end.get("callStartedAt"))
     stop = parse_iso(end.get("callEndedAt"))
-    if _comparable(start, stop):
+    # audioConsent "revoked": roark.discard_audio() stopped the recording mid-call, on purpose.
+    if _comparable(start, stop) and end.get("audioConsent") != "revoked":
         call_s = (stop - start).total_seconds()  # type: ignore[operator]
         if abs(rec_s - call_s) > DURATION_TOLERANCE_S:
             which = "shorter" if rec_s < call_s else "longer"
