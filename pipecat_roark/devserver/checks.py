@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
+from .capture_checks import check_capture_fields, check_consent_uploads, check_stt_quality
+
 KNOWN_EVENTS = ("call-started", "call-ended")
 PCM_CONTENT_TYPE = "audio/pcm"
 # How far the recording length may drift from callStartedAt..callEndedAt.
@@ -223,6 +225,7 @@ def _check_call_ended(p: Mapping[str, Any]) -> list[str]:
         problems.append(f"{w}: recordingStatus must be one of {', '.join(RECORDING_STATUSES)}, got {p['recordingStatus']!r}")
     for key in ("recordingHealth", "callSummary"):
         problems += _optional_type(p, key, w, "object")
+    problems += check_capture_fields(p)  # issue 15 extensions
     return problems
 
 
@@ -332,6 +335,7 @@ def check_turn(turn: Any, where: str = "turn") -> list[str]:
             problems.append(f"{where}: interruptionCause sent on a turn that is not interrupted")
         if role == "user":
             problems.append(f"{where}: interruptionCause is only meaningful on assistant turns")
+    problems += check_stt_quality(turn, where)
     return problems
 
 
@@ -538,6 +542,7 @@ def check_call(
     end_event = ended[0][1] if ended else None
     end_seq = ended[0][0] if ended else None
     problems += _check_chunks(uploads, end_event, end_seq)
+    problems += check_consent_uploads(end_event, sorted({u.index for u in uploads}))
     if end_event is not None:
         problems += _check_durations(end_event, uploads)
     return problems
