@@ -29,6 +29,7 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat_roark import RoarkObserver
 from pipecat_roark._compat import PipelineParams, PipelineWorker, WorkerRunner
 from pipecat_roark.calllogs import sink_installed
+from pipecat_roark.devserver import view
 from pipecat_roark.models import CallEnded
 from pipecat_roark.policy import SAMPLING_COUNTS, should_ship
 
@@ -325,7 +326,8 @@ async def test_logs_of_two_concurrent_calls_stay_with_their_call(server):
 async def test_stt_confidence_and_word_timings_on_user_turns(server):
     roark = observer(server)
     await run(roark, exchanges=3)
-    users = [t for t in ended(server, roark)["transcript"] if t["role"] == "user"]
+    end = ended(server, roark)
+    users = [t for t in end["transcript"] if t["role"] == "user"]
     q0, q1 = users[0]["sttQuality"], users[1]["sttQuality"]
     assert (q0["confidence"], q1["confidence"]) == (HIGH, LOW) and q0["provider"] == "deepgram"
     assert "sttQuality" not in users[2]  # no result from the provider: absent, not zero
@@ -335,3 +337,6 @@ async def test_stt_confidence_and_word_timings_on_user_turns(server):
         # The first word starts where the turn starts on the recording; the rest keep their spacing.
         assert words[0]["audioOffsetMs"] == turn["audioOffsetMs"]
         assert words[1]["audioOffsetMs"] - words[0]["audioOffsetMs"] == 200
+    # The call page highlights the doubtful turn, and only it.
+    page = view.detail(server.store.get_call(roark.pipecat_call_id), b"", with_peaks=False)
+    assert page["lowConfidenceTurns"] == [end["transcript"].index(users[1])]
