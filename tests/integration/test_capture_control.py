@@ -323,8 +323,9 @@ async def test_logs_of_two_concurrent_calls_stay_with_their_call(server):
 # -- STT quality ------------------------------------------------------------------------
 
 
-async def test_stt_confidence_and_word_timings_on_user_turns(server):
-    roark = observer(server)
+@pytest.mark.parametrize("redact", [None, True])
+async def test_stt_confidence_and_word_timings_on_user_turns(server, redact):
+    roark = observer(server, redact=redact)
     await run(roark, exchanges=3)
     end = ended(server, roark)
     users = [t for t in end["transcript"] if t["role"] == "user"]
@@ -333,10 +334,47 @@ async def test_stt_confidence_and_word_timings_on_user_turns(server):
     assert "sttQuality" not in users[2]  # no result from the provider: absent, not zero
     for turn, q in ((users[0], q0), (users[1], q1)):
         words = q["words"]
-        assert [w["word"] for w in words] == turn["content"].split()
+        if redact:
+            # Added after the payload's redaction, redacted the same way: word texts go, timings stay.
+            assert all("word" not in w for w in words) and len(words) == 2
+        else:
+            assert [w["word"] for w in words] == turn["content"].split()
         # The first word starts where the turn starts on the recording; the rest keep their spacing.
         assert words[0]["audioOffsetMs"] == turn["audioOffsetMs"]
         assert words[1]["audioOffsetMs"] - words[0]["audioOffsetMs"] == 200
     # The call page highlights the doubtful turn, and only it.
     page = view.detail(server.store.get_call(roark.pipecat_call_id), b"", with_peaks=False)
     assert page["lowConfidenceTurns"] == [end["transcript"].index(users[1])]
+
+
+async def test_discard_purges_chunks_waiting_in_the_spool(server, tmp_path):
+    """Chunks already on disk (Roark slow, memory budget spent) are deleted by a discard, and never sent."""
+    from pipecat_roark.client import RoarkClient
+    from pipecat_roark.delivery import CallDelivery
+    from pipecat_roark.spool import Journal, Spool, SpoolIO
+
+    server.faults.set("put", hang_forever=True, count=100)  # no upload ever finishes
+    spool = Spool.at(tmp_path / "spool")
+    headers = {"x-roark-api-key": API_KEY, "Authorization": f"Bearer {API_KEY}"}
+    delivery = CallDelivery(RoarkClient(server.base_url, headers, 5.0), "purge-1", spool=spool, memory_budget=1,
+                            finalize_timeout=5.0)
+    delivery.send_started({"event": "call-started", "pipecatCallId": "purge-1", "eventTimestamp": "2026-01-01T00:00:00Z",
+                           "agentId": "a"})
+    for i in range(3):
+        delivery.add_chunk(i, bytes(4000), 16000, 2)
+    await SpoolIO.run(lambda: None)  # the spool's one thread has written what was queued before
+    call_dir = Path(delivery.spool_dir)
+    assert len(spooled_audio(call_dir)) == 3
+    assert delivery.discard_audio() == 3
+    delivery.add_chunk(3, bytes(4000), 16000, 2)  # after the discard: refused, not spooled, not lost
+    await SpoolIO.run(lambda: None)
+    assert spooled_audio(call_dir) == [] and delivery._pending_bytes == 0
+    assert Journal.read(call_dir / "journal.jsonl").produced == {}  # replay will not look for them
+    assert delivery.stats.chunks_produced == 0 and delivery.stats.chunks_lost == 0
+    ok = await delivery.finish(lambda delivered: {
+        "event": "call-ended", "pipecatCallId": "purge-1", "eventTimestamp": "2026-01-01T00:00:02Z",
+        "callStartedAt": "2026-01-01T00:00:00Z", "callEndedAt": "2026-01-01T00:00:02Z", "callEndedReason": "ended",
+        "audioConsent": "revoked" if delivered else "discarded"})
+    assert ok and not call_dir.exists()
+    rec = server.store.get_call("purge-1")
+    assert rec.ended["audioConsent"] == "discarded" and rec.uploads == [] and rec.problems == []
