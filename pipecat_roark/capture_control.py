@@ -20,14 +20,14 @@ pure and live elsewhere (:mod:`policy`, :mod:`callpolicy`, :mod:`calllogs`,
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 from pipecat.frames.frames import TranscriptionFrame
 
 from . import stt_quality
 from .calllogs import monotonic_of
 from .callpolicy import CallPolicy
-from .policy import ALLOWED, DISCARDED, PENDING
+from .policy import ALLOWED, DISCARDED, PENDING, AudioConsentGate
 from .session import CallExtension, CallSession
 
 #: Recording fields that only make sense with a recording.
@@ -185,16 +185,9 @@ def quality_of_turn(turn: Any, qualities: list[tuple[int, stt_quality.Quality]])
     return [q for t, q in qualities if first <= t <= last]
 
 
-def _allowed_gate() -> Any:
-    from .policy import AudioConsentGate
-
+def _allowed_gate() -> AudioConsentGate:
+    """A gate for a call that was never deferred: what it produced was sent as it came."""
     gate = AudioConsentGate()
     gate.state = ALLOWED
     return gate
 
-
-def make(session: CallSession, policy: Optional[CallPolicy], capture: Any, clock: Callable[[], Any]) -> Optional[CaptureControl]:
-    """The call's CaptureControl, or None when the call is not shipped."""
-    if policy is None or not policy.shipped:
-        return None
-    return CaptureControl(session, policy, capture, clock)
