@@ -80,7 +80,12 @@ class CallPolicy:
     # -- the end -----------------------------------------------------------------
 
     def close(self) -> None:
-        """At the end of the call (idempotent): the log collector stops and leaves the shared sink."""
+        """At the end of the call (idempotent): the log collector stops and leaves the shared sink.
+
+        A recording still waiting for consent is dropped here: it is never to be sent.
+        """
+        if self.gate is not None and self.gate.state == "pending":
+            self.gate.drop_held()
         if self.logs is not None:
             self.logs.close()
 

@@ -343,6 +343,23 @@ class Capture:
         self.tracks = None
         return chunks
 
+    def discard_audio(self) -> None:
+        """Consent refused (issue 15, capture_control.py): store no more audio and forget what is held.
+
+        Unlike :meth:`stop_audio` nothing is flushed or handed on: the tracks'
+        buffers and the resamplers' pending audio are dropped as they are.
+        Later speaking frames are placed by their time alone.
+        """
+        self.store_audio = False
+        self.track_positions = False
+        tracks, self.tracks = self.tracks, None
+        if tracks is not None:
+            tracks.store = False
+            for buf in tracks.bufs:
+                buf.clear()
+            for batcher in tracks.batchers:
+                batcher._pending.clear()
+
     def end(self, reason: str, hurry: bool = False) -> list[Chunk]:
         """Flush the tail, hand it on, then end the call. Idempotent."""
         if self.ended:

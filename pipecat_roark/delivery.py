@@ -110,6 +110,7 @@ class CallDelivery:
         self._handed_off = False
         self._wake: Optional[asyncio.Event] = None
         self._started_at = 0.0
+        self._audio_discarded = False
 
     @property
     def spool_dir(self) -> Optional[str]:
@@ -177,6 +178,8 @@ class CallDelivery:
 
     def add_chunk(self, index: int, data: bytes, sample_rate: Optional[int] = None, num_channels: Optional[int] = None) -> None:
         """Queue a chunk for upload. Never blocks, never raises."""
+        if self._audio_discarded:
+            return  # consent withdrawn (discard_audio): not a loss
         self.stats.chunks_produced += 1
         self.stats.bytes_produced += len(data)
         self._journal(k="chunk", i=index, n=len(data), sr=sample_rate, ch=num_channels)
@@ -196,6 +199,32 @@ class CallDelivery:
         task = asyncio.create_task(self._upload(chunk))
         self._chunk_tasks.add(task)
         task.add_done_callback(self._chunk_tasks.discard)
+
+    def discard_audio(self) -> int:
+        """Consent withdrawn (issue 15): forget every chunk not delivered yet. Returns how many.
+
+        Uploads in progress are cancelled, bytes in memory freed, spooled
+        files deleted (queued on the spool's single thread, so after any write
+        still pending), and later chunks are refused. Delivered chunks have
+        left the process already.
+        """
+        self._audio_discarded = True
+        gone = [c for c in self._chunks.values() if not c.delivered]
+        for chunk in gone:
+            del self._chunks[chunk.index]
+            self._release(chunk)
+            if self._spool is not None:
+                self._spool_op("drop", self._spool.drop, chunk_name(chunk.index))
+        for task in list(self._chunk_tasks):
+            task.cancel()
+        for _, task in self._url_tasks.values():
+            task.cancel()
+        self._url_tasks.clear()
+        if gone:
+            self._journal(k="discarded", i=[c.index for c in gone])
+        self.stats.chunks_produced -= len(gone)
+        self.stats.bytes_produced -= sum(c.size for c in gone)
+        return len(gone)
 
     def _lose(self, index: int, reason: str) -> None:
         self.stats.chunks_lost += 1

@@ -53,6 +53,8 @@ from pipecat.processors.frame_processor import FrameDirection
 
 from ._compat import start_field
 from .capture import Capture, end_reason
+from .callpolicy import CallPolicy
+from .capture_control import CaptureControl
 from .client import RoarkClient
 from .config import DEFAULT_FINALIZE_TIMEOUT_SECS, Settings, build_settings, resolve_call_id
 from .config import check_unknown_kwargs, observer_argument_names  # issue 13: reject misspelled arguments
@@ -60,6 +62,7 @@ from .delivery import CallDelivery
 from .call_outcome import CallOutcomeExtension, check_end_status  # issue 14: outcome, telephony, events, cost
 from .prices import build_prices
 from .metrics import is_initial_zero_frame, kind_from_name, to_records
+from .policy import DEFAULT_DEFER_MAX_BYTES, SAMPLING_COUNTS
 from .recorder import AudioTap, RoarkAudioRecorder
 from .session import EVENT_HANDLER_GRACE_SECS, CallLog, CallSession
 from .spool import DEFAULT_MAX_BYTES as DEFAULT_SPOOL_MAX_BYTES
@@ -183,6 +186,12 @@ class RoarkObserver(BaseObserver):
         redact: Any = None,
         end_status: Optional[str] = None,
         prices: Optional[dict[str, Any]] = None,
+        capture: Any = None,
+        capture_logs: bool = False,
+        log_level: Optional[str] = None,
+        sampling: Optional[float] = None,
+        defer_audio: bool = False,
+        defer_audio_max_bytes: int = DEFAULT_DEFER_MAX_BYTES,
         **kwargs: Any,
     ):
         check_unknown_kwargs(kwargs, observer_argument_names(type(self)))  # issue 13: before BaseObject swallows them
@@ -200,7 +209,8 @@ class RoarkObserver(BaseObserver):
             roark_integration_id=roark_integration_id, is_test=is_test, metadata=metadata,
             capture_audio=capture_audio, base_url=base_url, sample_rate=sample_rate,
             finalize_timeout_secs=finalize_timeout_secs, spool_dir=spool_dir, spool_max_bytes=spool_max_bytes,
-            redact=redact,
+            redact=redact, capture=capture, trace=trace, capture_logs=capture_logs, sampling=sampling,
+            defer_audio=defer_audio, defer_audio_max_bytes=defer_audio_max_bytes, log_level=log_level,
         )
         self._call_id = resolve_call_id(pipecat_call_id, runner_args)
         self._log = CallLog(self._call_id)
@@ -216,6 +226,11 @@ class RoarkObserver(BaseObserver):
                 self._log.info(f"Roark observability is off ({s.disabled_reason}); nothing will be recorded or sent")
         if not isinstance(trace, bool):
             raise TypeError(f"RoarkObserver: trace must be True or False, got {trace!r}")
+        # issue 15 (capture_control.py): sampling, consent gate, call logs, capture switches.
+        self._policy: Optional[CallPolicy] = CallPolicy.from_settings(self._call_id, s) if self._enabled else None
+        if self._policy is not None and not self._policy.shipped:
+            self._enabled = False
+            self._log.debug(f"left out by sampling={s.sampling} (this process so far: {SAMPLING_COUNTS.snapshot()})")
         self._warned: set[str] = set()
         self._fire_tasks: set[asyncio.Task] = set()
         self._seen: OrderedDict[int, None] = OrderedDict()
@@ -225,19 +240,19 @@ class RoarkObserver(BaseObserver):
         self._delivery = CallDelivery(
             self._new_client(), self._call_id,
             max_in_flight=s.max_uploads_in_flight, finalize_timeout=s.finalize_timeout_secs,
-            expect_audio=self._enabled and s.capture_audio, log=self._log, spool=self._spool,
+            expect_audio=self._enabled and s.capture_audio and not s.defer_audio, log=self._log, spool=self._spool,
         )
         # trace=True: the worker's Pipecat spans for this call go to Roark (tracing.py).
         self._tracing: Optional[CallTracing] = CallTracing.create(
             self._call_id, s, self._log, on_redaction_failure=self._redaction_failed,
-        ) if trace and self._enabled else None
+        ) if s.capture.traces and self._enabled else None
         self._session = CallSession(
             self._call_id, s, delivery=self._delivery, log=self._log, fire=self._fire,
             has_handlers=self._has_handlers, warn_once=self._warn_once, tracing=self._tracing, spool=self._spool,
             client_factory=self._new_client, on_redaction_failure=self._redaction_failed,
         )
         sink = self._session if self._enabled else None
-        record = self._enabled and s.capture_audio
+        record = self._enabled and self._policy is not None and self._policy.record_audio
         self._recorder: Any
         if audio_buffer_processor is not None:
             self._recorder = AudioTap(audio_buffer_processor, sink, self if self._enabled else None, record)
@@ -258,6 +273,10 @@ class RoarkObserver(BaseObserver):
         self._outcome = self.add_extension(CallOutcomeExtension(
             self._session, now=self._now_ns, recorder=self._processor, runner_args=runner_args,
             end_status=end_status, prices=price_table))
+        self._control: Optional[CaptureControl] = None
+        if self._enabled and self._policy is not None:
+            self._control = self.add_extension(CaptureControl(self._session, self._policy, self._capture,
+                                                              lambda: self._capture._clock or self._clock))
 
     # -- public API --------------------------------------------------------
 
@@ -288,6 +307,30 @@ class RoarkObserver(BaseObserver):
             self._ext_frames = tuple(dict.fromkeys(self._ext_frames + frames))
             self._observed = tuple(dict.fromkeys(self._observed + self._ext_frames))
         return ext
+
+    def allow_audio(self) -> int:
+        """The caller consented (``defer_audio=True``): the recording held so far, and the rest, goes to Roark.
+
+        Returns the number of held chunks released. Call it before the call ends.
+        """
+        try:
+            return self._control.allow_audio() if self._control is not None else 0
+        except Exception:
+            self._log.exception("allow_audio() failed")
+            return 0
+
+    def discard_audio(self) -> int:
+        """The caller refused: every byte of this call's audio not yet sent is dropped, and no more is recorded.
+
+        Works with or without ``defer_audio`` (without it, chunks already
+        uploaded have left). call-ended then says ``audioConsent``. Returns
+        the bytes freed from the consent buffer.
+        """
+        try:
+            return self._control.discard_audio() if self._control is not None else 0
+        except Exception:
+            self._log.exception("discard_audio() failed")
+            return 0
 
     @property
     def delivery_stats(self):
@@ -390,6 +433,8 @@ class RoarkObserver(BaseObserver):
         if self._tracing is not None:
             self._tracing.call_finished()  # closes once Pipecat ends the conversation span
         ok = await self._session.wait_final(self._settings.finalize_timeout_secs)
+        if self._policy is not None:
+            self._policy.close()  # the call's log collector leaves the shared sink (idempotent)
         await self._wait_for_handlers()
         return ok
 

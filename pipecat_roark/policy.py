@@ -335,6 +335,13 @@ class AudioConsentGate:
 
     revoked = False
 
+    def drop_held(self) -> int:
+        """The call is over without consent: free the held chunks (the state stays ``pending``). Bytes freed."""
+        freed = self.held_bytes
+        self._held = {}
+        self.held_bytes = 0
+        return freed
+
     def consent_field(self) -> str:
         """The ``audioConsent`` extension of call-ended: granted / discarded / revoked / not_given."""
         if self.revoked:
@@ -369,6 +376,10 @@ def filter_ended(payload: dict[str, Any], policy: CapturePolicy) -> dict[str, An
             continue
         for key in _ENDED_FIELDS.get(name, ()):
             out.pop(key, None)
+    if not policy.transcript and isinstance(out.get("metrics"), list):
+        # A metric's turnIndex points into the transcript that is not sent.
+        out["metrics"] = [{k: v for k, v in m.items() if k != "turnIndex"} if isinstance(m, dict) else m
+                          for m in out["metrics"]]
     summary = out.get("callSummary")
     if isinstance(summary, dict):
         # The summary holds counts only; still, "tools off" / "metrics off"

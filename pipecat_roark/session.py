@@ -156,6 +156,8 @@ class CallSession:
         self._interruptions_signalled = False
         #: What a speech-to-speech service produced (text ahead of audio), per response.
         self.service_output = ServiceOutput()
+        #: issue 15 (capture_control.py): chunk -> the chunks to send now (the consent gate); None sends each as it comes.
+        self.chunk_gate: Optional[Callable[[int, bytes], list[tuple[int, bytes]]]] = None
 
     # -- wiring (the recorder, at its start) -----------------------------------
 
@@ -211,6 +213,11 @@ class CallSession:
         if sample_rate:  # a user's own processor decides its format
             self.call.set_recording(sample_rate, num_channels or 2)
         if self.settings.capture_audio:
+            self.send_chunks([(index, data)] if self.chunk_gate is None else self.chunk_gate(index, data))
+
+    def send_chunks(self, chunks: list[tuple[int, bytes]]) -> None:
+        """Hand recording chunks to delivery (those the gate let through, or released later)."""
+        for index, data in chunks:
             self.delivery.add_chunk(index, data, self.call.sample_rate, self.call.num_channels)
 
     def audio_advanced(self) -> None:

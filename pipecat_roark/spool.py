@@ -160,6 +160,9 @@ class Journal:
                     journal.formats.append((rec.get("sr"), rec.get("ch")))
             elif kind == "delivered":
                 journal.delivered.add(int(rec["i"]))
+            elif kind == "discarded":  # roark.discard_audio(): these were never to be sent
+                for index in rec.get("i") or ():
+                    journal.produced.pop(int(index), None)
         return journal
 
 

@@ -55,13 +55,15 @@ class ScriptedCall(FrameProcessor):
     """``exchanges`` exchanges, then an EndFrame (or forever until cancelled)."""
 
     def __init__(self, exchanges: int = 2, *, forever: bool = False, in_rate: int = 48000, out_rate: int = 48000,
-                 shape: Exchange = Exchange(), seed: int = 7):
+                 shape: Exchange = Exchange(), seed: int = 7, stt_result=None):
         super().__init__()
         self._exchanges = exchanges
         self._forever = forever
         self._in_rate, self._out_rate = in_rate, out_rate
         self._shape = shape
         self._seed = seed
+        # k, text -> what the STT service would put in TranscriptionFrame.result (None: nothing)
+        self._stt_result = stt_result or (lambda k, text: None)
 
     async def process_frame(self, frame, direction):
         await super().process_frame(frame, direction)
@@ -96,7 +98,9 @@ class ScriptedCall(FrameProcessor):
             if j == user_stopped:
                 await self.push_frame(VADUserStoppedSpeakingFrame(stop_secs=s.vad_stop_delay_ms / 1000))
                 await self.push_frame(UserStoppedSpeakingFrame())
-                await self.push_frame(TranscriptionFrame(text=f"question {k}", user_id="caller", timestamp=""))
+                text = f"question {k}"
+                await self.push_frame(TranscriptionFrame(text=text, user_id="caller", timestamp="",
+                                                         result=self._stt_result(k, text)))
             if j == bot[0]:
                 await self.push_frame(BotStartedSpeakingFrame())
             if bot[0] <= j < bot[1]:

@@ -26,6 +26,8 @@ from ..models import (
 
 from . import checks_outcome
 
+from .capture_checks import check_capture_fields, check_consent_uploads, check_stt_quality
+
 KNOWN_EVENTS = ("call-started", "call-ended")
 PCM_CONTENT_TYPE = "audio/pcm"
 # How far the recording length may drift from callStartedAt..callEndedAt.
@@ -263,6 +265,7 @@ def _check_call_ended(p: Mapping[str, Any]) -> list[str]:
                 else:
                     problems += check_model(model, item, f"{key}[{i}]")
     problems += checks_outcome.check_ended(p)  # outcome, telephony, events, cost, turn-taking semantics
+    problems += check_capture_fields(p)  # capture policy extensions (capture_checks.py)
     return problems
 
 
@@ -398,6 +401,7 @@ def check_turn(turn: Any, where: str = "turn") -> list[str]:
             problems.append(f"{where}: interruptionCause sent on a turn that is not interrupted")
         if role == "user":
             problems.append(f"{where}: interruptionCause is only meaningful on assistant turns")
+    problems += check_stt_quality(turn, where)
     return problems
 
 
@@ -605,6 +609,7 @@ def check_call(
     end_event = ended[0][1] if ended else None
     end_seq = ended[0][0] if ended else None
     problems += _check_chunks(uploads, end_event, end_seq)
+    problems += check_consent_uploads(end_event, sorted({u.index for u in uploads}))
     if end_event is not None:
         problems += _check_durations(end_event, uploads)
     return problems
@@ -679,7 +684,8 @@ def _check_durations(end: Mapping[str, Any], uploads: Sequence[ChunkUpload]) -> 
     # from there when the client says.
     start = parse_iso(end.get("recordingStartedAt")) or parse_iso(end.get("callStartedAt"))
     stop = parse_iso(end.get("callEndedAt"))
-    if _comparable(start, stop):
+    # audioConsent "revoked": roark.discard_audio() stopped the recording mid-call, on purpose.
+    if _comparable(start, stop) and end.get("audioConsent") != "revoked":
         call_s = (stop - start).total_seconds()  # type: ignore[operator]
         if abs(rec_s - call_s) > DURATION_TOLERANCE_S:
             which = "shorter" if rec_s < call_s else "longer"

@@ -394,6 +394,12 @@ class Store:
             spans=spans,
         )
 
+    def upload_url_requests(self, call_id: str) -> int:
+        """How many upload URLs this call asked for (each request issues one token)."""
+        with self._lock:
+            row = self._db.execute("SELECT COUNT(*) FROM tokens WHERE call_id = ?", (call_id,)).fetchone()
+        return int(row[0])
+
     def chunk_data(self, call_id: str) -> dict[int, bytes]:
         """index -> bytes of the upload that counts (files hold the last upload)."""
         with self._lock:

@@ -19,6 +19,8 @@ from .store import CallRecord
 
 STATIC_DIR = Path(__file__).parent / "static"
 PEAK_BUCKETS = 2000
+#: A user turn whose STT confidence is below this is highlighted on the call page.
+LOW_CONFIDENCE = 0.6
 
 
 def call_path(call_id: str) -> str:
@@ -303,6 +305,34 @@ def pair_tools(tools: Any) -> list[dict[str, Any]]:
     return out
 
 
+def low_confidence_turns(transcript: list, threshold: float = LOW_CONFIDENCE) -> list[int]:
+    """Indexes of the user turns the STT was unsure of (no confidence given: never listed)."""
+    out = []
+    for i, turn in enumerate(transcript):
+        quality = turn.get("sttQuality") if isinstance(turn, dict) else None
+        conf = quality.get("confidence") if isinstance(quality, dict) else None
+        if turn.get("role") == "user" and isinstance(conf, (int, float)) and not isinstance(conf, bool) and conf < threshold:
+            out.append(i)
+    return out
+
+
+def log_rows(ended: dict) -> list[dict[str, Any]]:
+    """The call's log lines (capture_logs=True), in order, with their place on the recording when known."""
+    rows = []
+    for line in _list(ended, "logs"):
+        if not isinstance(line, dict):
+            continue
+        rows.append({
+            "timestamp": line.get("timestamp"),
+            "level": str(line.get("level") or ""),
+            "logger": line.get("logger"),
+            "message": str(line.get("message") or ""),
+            "audioOffsetMs": _int(line.get("audioOffsetMs")),
+            "count": _int(line.get("count")) or 1,
+        })
+    return rows
+
+
 def recording_info(rec: CallRecord, pcm: bytes, default_rate: int, with_peaks: bool = True) -> dict[str, Any]:
     fmt = wav.recording_format(rec.ended, default_rate)
     info: dict[str, Any] = {
@@ -347,6 +377,14 @@ def detail(rec: CallRecord, pcm: bytes, default_rate: int = wav.DEFAULT_RATE, wi
         "turnTaking": ended.get("turnTaking") if isinstance(ended.get("turnTaking"), dict) else None,
         "ttfb": ttfb_rows(_list(ended, "metrics"), transcript),
         "errors": _list(ended, "errors"),
+        # issue 15: capture control
+        "lowConfidenceTurns": low_confidence_turns(transcript),
+        "lowConfidenceThreshold": LOW_CONFIDENCE,
+        "logs": log_rows(ended),
+        "logsDropped": _int(ended.get("logsDropped")),
+        "captureOff": [s for s in (ended.get("captureOff") if isinstance(ended.get("captureOff"), list) else [])
+                       if isinstance(s, str)],
+        "audioConsent": ended.get("audioConsent") if isinstance(ended.get("audioConsent"), str) else None,
         "callSummary": ended.get("callSummary") if isinstance(ended.get("callSummary"), dict) else None,
         "recordingStatus": ended.get("recordingStatus"),
         "recordingHealth": ended.get("recordingHealth") if isinstance(ended.get("recordingHealth"), dict) else None,

@@ -89,7 +89,7 @@ async def _check_newcomer_page(b: Browser) -> None:
     """What a newcomer needs without hovering: a legend, latency in the transcript, plain words and units."""
     legend = await b.eval("[...document.querySelectorAll('#legend li')].map(li => li.dataset.mark)")
     assert legend == ["caller-turn", "bot-turn", "tool", "barge-in", "overlap", "self-interruption", "event", "latency",
-                      "p95"]
+                      "p95", "low-confidence", "log"]
     # Each entry is visible and has a swatch drawn with a colour or pattern.
     assert await b.eval("""[...document.querySelectorAll('#legend li')].every(li => {
         const r = li.getBoundingClientRect(), sw = li.querySelector('.swatch'), cs = getComputedStyle(sw);
@@ -211,3 +211,56 @@ async def test_self_interruption_and_the_phone_layout(server, http, tmp_path):
             assert width <= card and scroll <= card, (name, width, card, scroll)
         assert await b.eval("document.documentElement.scrollWidth") <= 390
         assert await b.eval("[...document.querySelectorAll('#legend li')].every(li => li.getBoundingClientRect().right <= 390)")
+
+
+async def test_low_confidence_turns_and_log_lines_beside_the_timeline(server, http, tmp_path):
+    """Issue 15: a caller turn the STT was unsure of stands out; the call's log lines sit on the timeline and in a list."""
+    cid = "capture-control-call"
+    base = server.base_url
+    await post_event(http, base, started(cid))
+    await send_chunk(http, base, cid, 0, pcm(FRAMES, 3))
+    await send_chunk(http, base, cid, 1, pcm(FRAMES, 4))
+
+    def user(at, content, confidence):
+        turn = {"role": "user", "content": content, "timestamp": f"2025-05-01T10:00:00.{at:03d}Z",
+                "endTimestamp": f"2025-05-01T10:00:00.{at + 60:03d}Z", "audioOffsetMs": at, "endAudioOffsetMs": at + 60}
+        if confidence is not None:
+            turn["sttQuality"] = {"provider": "deepgram", "confidence": confidence, "confidenceFrom": "provider",
+                                  "words": [{"start": 0.1, "end": 0.2, "confidence": confidence, "audioOffsetMs": at}]}
+        return turn
+
+    end = ended(
+        cid, seconds=0.5, agentSpokeFirst=False, audioConsent="granted",
+        transcript=[user(20, "check my order", 0.97), user(200, "four two seven", 0.42), user(380, "thanks", None)],
+        logs=[{"timestamp": "2025-05-01T10:00:00.100Z", "level": "WARNING", "message": "slow <b>lookup</b>",
+               "logger": "bot", "audioOffsetMs": 100},
+              {"timestamp": "2025-05-01T10:00:00.300Z", "level": "ERROR", "message": "tts failed",
+               "logger": "pipecat.services.tts", "audioOffsetMs": 300, "count": 2}],
+    )
+    await post_event(http, base, end)
+    rec = await server.wait_for_call_ended(cid)
+    assert rec.problems == []
+    async with Browser(CHROMIUM, tmp_path / "profile") as b:
+        await b.open(f"{base}/calls/{cid}")
+        await b.wait_until(READY)
+        low = "[...document.querySelectorAll('.turn.low-confidence')].map(t => t.dataset.turnIndex)"
+        assert await b.eval(low) == ["1"]
+        assert await b.eval("[...document.querySelectorAll('.span.low-confidence')].map(s => s.dataset.turnIndex)") == ["1"]
+        assert await b.eval("document.querySelector('.turn.low-confidence .mark-low-confidence').textContent") == (
+            "low STT confidence")
+        confidences = await b.eval("[...document.querySelectorAll('.turn')].map(t => "
+                                   "(t.querySelector('.turn-confidence') || {}).textContent || null)")
+        assert confidences == ["STT confidence 97%", "STT confidence 42%", None]  # none given: nothing shown
+        # The log lane is on the shared axis (0.5 s): marks at 20 % and 60 %, errors red.
+        assert await b.eval("document.getElementById('lane-logs').hidden") is False
+        marks = await b.eval("[...document.querySelectorAll('#log-marks .log-mark')]"
+                             ".map(m => [m.className, Math.round(parseFloat(m.style.left))])")
+        assert marks == [["log-mark warning", 20], ["log-mark error", 60]]
+        lines = await b.eval("[...document.querySelectorAll('#logs .log-line')].map(l => l.textContent)")
+        assert lines == ["0:00.1WARNINGslow <b>lookup</b>", "0:00.3ERRORtts failed (\u00d72)"]
+        assert await b.eval("document.querySelectorAll('#logs b').length") == 0  # text, never markup
+        await b.eval("document.getElementById('player').play = () => Promise.resolve()")
+        await b.eval("document.querySelectorAll('#logs .log-line')[1].click()")
+        await b.wait_until("Math.abs(document.getElementById('player').currentTime - 0.3) < 0.02")
+        facts = await b.eval("document.getElementById('facts').textContent")
+        assert "Audio consent: granted" in facts

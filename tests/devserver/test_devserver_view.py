@@ -58,3 +58,25 @@ def test_download_names_are_the_call_id():
     assert download_name('a"b\r\nc', "wav") == "a_b__c.wav"  # nothing that could break the header
     assert download_name("..", "wav") == "call.wav"
     assert len(download_name("x" * 500, "json")) == 125
+
+
+def test_low_confidence_turns_are_user_turns_below_the_threshold_and_never_guessed():
+    from pipecat_roark.devserver.view import low_confidence_turns
+
+    turns = [
+        {"role": "user", "sttQuality": {"confidence": 0.42}},
+        {"role": "assistant", "sttQuality": {"confidence": 0.1}},  # not an STT's turn
+        {"role": "user", "sttQuality": {"confidence": 0.6}},  # at the threshold: fine
+        {"role": "user"},  # no confidence given: not "low"
+        {"role": "user", "sttQuality": {"confidence": True}},
+    ]
+    assert low_confidence_turns(turns) == [0]
+    assert low_confidence_turns(turns, threshold=0.7) == [0, 2]
+
+
+def test_log_rows_keep_order_offsets_and_counts():
+    from pipecat_roark.devserver.view import log_rows
+
+    rows = log_rows({"logs": [{"timestamp": "t", "level": "ERROR", "message": "m", "audioOffsetMs": 5, "count": 3},
+                              {"level": "WARNING", "message": "before sample 0"}, "junk"]})
+    assert [(r["level"], r["audioOffsetMs"], r["count"]) for r in rows] == [("ERROR", 5, 3), ("WARNING", None, 1)]

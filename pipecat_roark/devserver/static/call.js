@@ -72,7 +72,7 @@
   }
 
   function highlight(ms) {
-    document.querySelectorAll(".turn, .span, .wf-row").forEach((e) => {
+    document.querySelectorAll(".turn, .span, .wf-row, .log-line").forEach((e) => {
       const a = Number(e.dataset.offsetMs), b = Number(e.dataset.endOffsetMs);
       e.classList.toggle("active", e.dataset.offsetMs !== undefined && ms >= a && ms < (isNaN(b) ? a + 1 : b));
     });
@@ -109,6 +109,8 @@
     add("Test call", yesNo(started.isTest));
     add("Integration", started.roarkIntegrationId || ended.roarkIntegrationId);
     add("Chunks", data.chunks);
+    if (data.captureOff && data.captureOff.length) add("Not captured", data.captureOff.join(", "));
+    add("Audio consent", data.audioConsent);
     if (started.agentPrompt || started.metadata) {
       const li = el("li");
       const det = el("details");
@@ -318,7 +320,7 @@
       const lane = lanes[t.role];
       if (!lane || !isOffset(t.audioOffsetMs)) return;
       const end = isOffset(t.endAudioOffsetMs) ? t.endAudioOffsetMs : t.audioOffsetMs;
-      const s = el("div", `span ${t.role}${t.interrupted ? " interrupted" : ""}`);
+      const s = el("div", `span ${t.role}${t.interrupted ? " interrupted" : ""}${isLowConfidence(i) ? " low-confidence" : ""}`);
       s.style.left = `${(t.audioOffsetMs / totalMs) * 100}%`;
       s.style.width = `${((end - t.audioOffsetMs) / totalMs) * 100}%`;
       s.dataset.offsetMs = String(t.audioOffsetMs);
@@ -357,6 +359,7 @@
     renderEventMarks();
     renderLatency();
     renderTraces();
+    renderLogMarks();
     drawWaves();
     for (const id of ["wave-caller", "wave-bot"]) {
       $(id).addEventListener("click", (ev) => {
@@ -687,7 +690,8 @@
       return;
     }
     data.transcript.forEach((t, i) => {
-      const row = el("div", `turn ${t.role === "assistant" ? "assistant" : "user"}${t.interrupted ? " interrupted" : ""}`);
+      const low = isLowConfidence(i);
+      const row = el("div", `turn ${t.role === "assistant" ? "assistant" : "user"}${t.interrupted ? " interrupted" : ""}${low ? " low-confidence" : ""}`);
       row.dataset.role = String(t.role);
       row.dataset.turnIndex = String(i);
       if (isOffset(t.audioOffsetMs)) row.dataset.offsetMs = String(t.audioOffsetMs);
@@ -708,6 +712,11 @@
       } else if (cause === "caller") {
         body.appendChild(el("span", "mark-interrupted", "interrupted by the caller"));
       }
+      if (low) {
+        const mark = el("span", "mark-low-confidence", "low STT confidence");
+        mark.title = `below ${Math.round((data.lowConfidenceThreshold || 0.6) * 100)}%: the words may not be what the caller said`;
+        body.appendChild(mark);
+      }
       const meta = el("div", "meta");
       const item = (cls, text) => {
         if (meta.childNodes.length) meta.appendChild(document.createTextNode(" · "));
@@ -723,6 +732,8 @@
         item("turn-barge-in", `talked over the caller for ${fmtMs(t.bargeInLatencyMs)}`).dataset.bargeInMs = String(t.bargeInLatencyMs);
       }
       if (isOffset(t.endAudioOffsetMs)) item("turn-end", `ends ${fmtOffset(t.endAudioOffsetMs)}`);
+      const conf = confidenceText(t);
+      if (conf) item("turn-confidence", conf);
       if (t.language) item("turn-language", t.language);
       if (t.userId) item("turn-user", `user ${t.userId}`);
       if (meta.childNodes.length) body.appendChild(meta);
@@ -730,6 +741,56 @@
       if (isOffset(t.audioOffsetMs)) row.addEventListener("click", () => seek(t.audioOffsetMs));
       box.appendChild(row);
     });
+  }
+
+  // ---- capture control (issue 15): STT confidence, the call's log lines ----------
+
+  function isLowConfidence(i) { return (data.lowConfidenceTurns || []).includes(i); }
+
+  function confidenceText(t) {
+    const q = t.sttQuality;
+    if (!q || typeof q.confidence !== "number") return null;
+    return `STT confidence ${Math.round(q.confidence * 100)}%${q.confidenceFrom === "words" ? " (mean of words)" : ""}`;
+  }
+
+  function renderLogMarks() {
+    const rows = (data.logs || []).filter((r) => isOffset(r.audioOffsetMs));
+    const lane = $("lane-logs"), box = $("log-marks");
+    box.textContent = "";
+    lane.hidden = !(data.logs || []).length;
+    $("logs-info").textContent = rows.length < (data.logs || []).length
+      ? `(${(data.logs || []).length - rows.length} before the recording started)` : "";
+    box.appendChild(el("div", "cursor"));
+    for (const r of rows) {
+      const m = el("div", `log-mark ${r.level.toLowerCase()}`);
+      m.style.left = `${Math.min(100, (r.audioOffsetMs / totalMs) * 100)}%`;
+      m.dataset.offsetMs = String(r.audioOffsetMs);
+      m.title = `${fmtOffset(r.audioOffsetMs)} ${r.level} ${r.message}`;
+      m.addEventListener("click", (ev) => { ev.stopPropagation(); seek(r.audioOffsetMs); });
+      box.appendChild(m);
+    }
+  }
+
+  function renderLogs() {
+    const rows = data.logs || [];
+    $("logs-card").hidden = !rows.length;
+    $("logs-count").textContent = rows.length
+      ? `(${rows.length}${data.logsDropped ? `, ${data.logsDropped} more dropped at the bound` : ""})` : "";
+    const box = $("logs");
+    box.textContent = "";
+    for (const r of rows) {
+      const line = el("div", "log-line");
+      line.appendChild(el("span", "at", isOffset(r.audioOffsetMs) ? fmtOffset(r.audioOffsetMs) : fmtClock(r.timestamp)));
+      line.appendChild(el("span", `lvl ${r.level}`, r.level));
+      const msg = el("span", "msg", r.message + (r.count > 1 ? ` (×${r.count})` : ""));
+      if (r.logger) msg.title = r.logger;
+      line.appendChild(msg);
+      if (isOffset(r.audioOffsetMs)) {
+        line.dataset.offsetMs = String(r.audioOffsetMs);
+        line.addEventListener("click", () => seek(r.audioOffsetMs));
+      }
+      box.appendChild(line);
+    }
   }
 
   // Mirrors view.interruption_cause: no interruptionCause (older clients) means a barge-in.
@@ -856,6 +917,7 @@
     renderErrors();
     renderTtfb();
     renderTranscript();
+    renderLogs();
     renderTools();
     renderMetrics();
     renderChunks();
