@@ -125,6 +125,8 @@ class TurnState:
     # delta begins, what heard.py needs of it), to drop words never played.
     deltas: list = field(default_factory=list)
     approximate: bool = False
+    # A short acknowledgement over the other side (UserBackchannelFrame).
+    backchannel: bool = False
     interrupted_by: Optional["TurnState"] = field(default=None, repr=False)
     reported: bool = False
 
@@ -329,7 +331,7 @@ class Call:
 
     def _user_turn_for(self, t_ns: int) -> Optional[TurnState]:
         for turn in reversed(self.turns):
-            if turn.role == "user" and turn.start_hint_t <= t_ns + TRANSCRIPT_GRACE_NS:
+            if turn.role == "user" and not turn.backchannel and turn.start_hint_t <= t_ns + TRANSCRIPT_GRACE_NS:
                 if turn.closed:
                     return None
                 if turn.words_first and turn.end_hint_t is not None and t_ns > turn.end_hint_t:
@@ -429,6 +431,20 @@ class Call:
         if self._bot.first_text_t is None:
             self._bot.first_text_t = t_ns
         self._bot.last_text_t = t_ns
+
+    def backchannel(self, role: str, t_ns: int, text: Any, user_id: Any = None) -> Optional[TurnState]:
+        """A backchannel: its own short turn, which neither ends nor cuts the other side's."""
+        text = clean_text(text).strip()
+        if not text or role not in ("user", "assistant"):
+            return None
+        turn = TurnState(role, Edge(t_ns), backchannel=True, closed=True)
+        turn.add_text(text, " ")
+        turn.first_text_t = turn.last_text_t = t_ns
+        turn.end = Edge(t_ns)
+        if user_id and role == "user":
+            turn.user_id = clean_text(user_id, 256)
+        self.turns.append(turn)
+        return turn
 
     def keep_heard(self, turn: TurnState, part_index: int) -> None:
         """Drop the words from ``part_index`` on (never played); the text is now an estimate."""
@@ -669,7 +685,7 @@ class Call:
         for t in reversed(self.turns):
             if t is turn:
                 passed = True
-            elif passed and t.start.t_ns <= turn.start.t_ns and t.content:
+            elif passed and t.start.t_ns <= turn.start.t_ns and t.content and not t.backchannel:
                 return t
         return None
 
@@ -727,11 +743,13 @@ class Call:
                     language=turn.language,
                     interrupted=True if turn.interrupted else None,
                     approximate=True if turn.approximate else None,
+                    backchannel=True if turn.backchannel else None,
                     response_latency_ms=self.response_latency_ms(turn, prev),
                     barge_in_latency_ms=self.barge_in_ms(turn),
                 )
             )
-            prev = turn
+            if not turn.backchannel:
+                prev = turn  # an acknowledgement over the bot is not what the next reply answers
         return out
 
     def tool_outcome(self, tool: ToolState, end_t: Optional[int] = None) -> tuple[str, Optional[Edge]]:

@@ -48,6 +48,20 @@ try:  # Pipecat >= 1.x: services announce themselves (speech-to-speech or not)
     from pipecat.frames.frames import LLMServiceMetadataFrame
 except ImportError:  # 0.0.10x
     LLMServiceMetadataFrame = None  # type: ignore[assignment,misc]
+try:  # Pipecat >= 1.13: backchannels, tools run by a backend worker
+    from pipecat.frames.frames import (
+        ExternalFunctionCallCancelFrame,
+        ExternalFunctionCallInProgressFrame,
+        ExternalFunctionCallResultFrame,
+        UserBackchannelFrame,
+    )
+
+    _NEW_FRAMES: tuple = (UserBackchannelFrame, ExternalFunctionCallInProgressFrame,
+                          ExternalFunctionCallResultFrame, ExternalFunctionCallCancelFrame)
+except ImportError:  # older Pipecat: these frames do not exist
+    ExternalFunctionCallCancelFrame = ExternalFunctionCallInProgressFrame = None  # type: ignore[assignment,misc]
+    ExternalFunctionCallResultFrame = UserBackchannelFrame = None  # type: ignore[assignment,misc]
+    _NEW_FRAMES = ()
 from pipecat.processors.audio.audio_buffer_processor import AudioBufferProcessor
 from pipecat.processors.frame_processor import FrameDirection
 
@@ -88,7 +102,7 @@ _OBSERVED = (
     EndFrame,
     CancelFrame,
     StopFrame,
-) + ((LLMServiceMetadataFrame,) if LLMServiceMetadataFrame is not None else ())
+) + ((LLMServiceMetadataFrame,) if LLMServiceMetadataFrame is not None else ()) + _NEW_FRAMES
 #: Looked at once a speech-to-speech service is seen (its text runs ahead of its audio).
 _S2S_OBSERVED = (TTSAudioRawFrame, LLMFullResponseStartFrame)
 _SUPPORTS_FIRST_PUSH = "observe_every_push" in inspect.signature(BaseObserver.__init__).parameters
@@ -499,6 +513,8 @@ class RoarkObserver(BaseObserver):
             timeout = _tool_timeout_secs(data.source, frame.function_name) if result is None and final else None
             session.tool_result(t, frame.tool_call_id, result, frame.function_name, frame.arguments,
                                 final=final, error=error, timeout_secs=timeout)
+        elif _NEW_FRAMES and isinstance(frame, _NEW_FRAMES):
+            self._on_new_frame(frame, t)
         elif isinstance(frame, StartFrame):
             self._clock = getattr(data.source, "get_clock", lambda: None)()
             self._check_metrics_enabled(frame)
@@ -521,6 +537,19 @@ class RoarkObserver(BaseObserver):
                 self._handle_without_recorder(frame, data)
         elif not self._capture.started:
             self._handle_without_recorder(frame, data)
+
+    def _on_new_frame(self, frame: Any, t: int) -> None:
+        """Frames of Pipecat >= 1.13: a backchannel, or a tool run by a backend worker."""
+        session = self._session
+        if isinstance(frame, UserBackchannelFrame):
+            session.backchannel("user", t, frame.text, getattr(frame, "user_id", None))
+        elif isinstance(frame, ExternalFunctionCallInProgressFrame):
+            session.tool_call(t, frame.tool_call_id, frame.function_name, frame.arguments)
+        elif isinstance(frame, ExternalFunctionCallResultFrame):
+            session.tool_result(t, frame.tool_call_id, frame.result, frame.function_name, frame.arguments,
+                                final=getattr(frame, "is_final", True) is not False, error=None, timeout_secs=None)
+        elif isinstance(frame, ExternalFunctionCallCancelFrame):
+            session.tool_cancelled(t, frame.tool_call_id, frame.function_name, False)
 
     def _watch_service_output(self) -> None:
         if _S2S_OBSERVED[0] not in self._observed:

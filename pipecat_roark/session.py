@@ -269,6 +269,16 @@ class CallSession:
         self.call.interruption(t_ns, head)
         self._report_turns()
 
+    def backchannel(self, role: str, t_ns: int, text: Any, user_id: Any = None) -> None:
+        """A short acknowledgement ("mhm") over the other side: kept, flagged, splitting nothing."""
+        turn = self.call.backchannel(role, t_ns, text, user_id)
+        head = self.position_at(t_ns)
+        if turn is None or head is None or role != "user":
+            return
+        # Pushed once the sound is over: it is the caller's sound just before.
+        self._hint(Hint(USER, "start", t_ns, head, head, BACK, turn), head)
+        self._hint(Hint(USER, "end", t_ns, head, head, target=turn), head)
+
     def bot_response_started(self, t_ns: int) -> None:
         """A new response begins (a TTSStartedFrame, in playing order)."""
         self.call.response_started()
