@@ -90,7 +90,7 @@ class CaptureSink(Protocol):
     def bot_text(self, t_ns: int, text: Any, spaced: bool = False, frame_id: Optional[int] = None,
                  head: Optional[int] = None) -> None: ...
     def interruption(self, t_ns: int, head: Optional[int] = None) -> None: ...
-    def bot_response_started(self, t_ns: int) -> None: ...
+    def bot_response_started(self, t_ns: int, head: Optional[int] = None) -> None: ...
     def end(self, t_ns: Optional[int], reason: str, hurry: bool = False) -> bool: ...
 
 
@@ -272,7 +272,7 @@ class Capture:
             # In playing order (the transport passes it after the audio queued
             # before it, and before the response's words): a new response.
             if sink is not None:
-                sink.bot_response_started(t)
+                sink.bot_response_started(t, self._head(BOT))
             return []
         if tracks is not None:
             # Positions are read now: write what the resamplers hold first

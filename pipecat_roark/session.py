@@ -33,11 +33,11 @@ from loguru import logger
 
 from .call import Call, Edge, TurnState
 from .delivery import HAND_OFF_SECS, CallDelivery
-from .edges import BACK, EdgeResolver, Hint
+from .edges import BACK, MIN_UTTERANCE_SECS, EdgeResolver, Hint
 from .heard import ServiceOutput, heard_count
 from .replay import start_background
 from .summary import assess_recording
-from .timeline import BOT, USER, Timeline
+from .timeline import BOT, GAP_BLOCKS, USER, Timeline
 
 #: A barge-in read off the recording: the caller's sound over the bot lasts
 #: at least this long ...
@@ -156,6 +156,9 @@ class CallSession:
         self._interruptions_signalled = False
         #: What a speech-to-speech service produced (text ahead of audio), per response.
         self.service_output = ServiceOutput()
+        #: Speaking frames for the caller came in this call (else the left channel tells).
+        self._user_frames = False
+        self._bot_stopped_at: Optional[int] = None  # the bot track's position at the last "stopped"
         #: issue 15 (capture_control.py): chunk -> the chunks to send now (the consent gate); None sends each as it comes.
         self.chunk_gate: Optional[Callable[[int, bytes], list[tuple[int, bytes]]]] = None
 
@@ -231,6 +234,7 @@ class CallSession:
 
     def user_started(self, t_ns: int, head: Optional[int] = None, est: Optional[int] = None,
                      prefer: str = "forward", stt_ruled: bool = False) -> None:
+        self._user_frames = True
         turn = self.call.user_started(t_ns, stt_ruled=stt_ruled)
         if turn is not None:
             self._hint(Hint(USER, "start", t_ns, head, est, prefer, turn,
@@ -244,12 +248,14 @@ class CallSession:
 
     def bot_started(self, t_ns: int, head: Optional[int] = None) -> None:
         self.bot_spoke = True
+        self._new_reply_if_caller_spoke(head)
         turn = self.call.bot_started(t_ns)
         if turn is not None:
             self._hint(Hint(BOT, "start", t_ns, head, head, target=turn), head)
         self._report_turns()
 
     def bot_stopped(self, t_ns: int, head: Optional[int] = None) -> None:
+        self._bot_stopped_at = head
         turn = self.call.bot_stopped(t_ns)
         if turn is not None:
             self._hint(Hint(BOT, "end", t_ns, head, head, target=turn), head)
@@ -279,9 +285,18 @@ class CallSession:
         self._hint(Hint(USER, "start", t_ns, head, head, BACK, turn), head)
         self._hint(Hint(USER, "end", t_ns, head, head, target=turn), head)
 
-    def bot_response_started(self, t_ns: int) -> None:
-        """A new response begins (a TTSStartedFrame, in playing order)."""
+    def bot_response_started(self, t_ns: int, head: Optional[int] = None) -> None:
+        """A new response begins (LLMFullResponseStartFrame, in playing order, before its words)."""
+        self._new_reply_if_caller_spoke(head)
         self.call.response_started()
+
+    def _new_reply_if_caller_spoke(self, head: Optional[int]) -> None:
+        """No speaking frames for the caller at all, but the left channel says they spoke
+        since the bot's last words: what the bot says now is a reply, a new turn."""
+        if not self._user_frames and head is not None and self.call.speaking is None \
+                and self._caller_spoke_since(self._bot_stopped_at, head):
+            self.call.close_all()
+            self._bot_stopped_at = None  # that speech is answered: once per reply
 
     def service_text(self, frame_id: int, text: Any) -> None:
         """A speech-to-speech service pushed a text delta (ahead of its audio, maybe)."""
@@ -302,6 +317,14 @@ class CallSession:
             return  # no recording: the frame's time is the edge
         hint.target.edges_pending += 1
         self._edges.add(hint)
+
+    def _caller_spoke_since(self, since: Optional[int], until: int) -> bool:
+        tl = self._timeline
+        if tl is None or since is None or until <= since:
+            return False
+        b = tl.block
+        runs = tl.speech_runs(USER, since // b, until // b, GAP_BLOCKS)
+        return any((e - s) * b >= MIN_UTTERANCE_SECS * tl.sample_rate for s, e in runs)
 
     def _words_before(self, turn: TurnState) -> bool:
         """The turn's words were pushed before the ruling that started it (an STT-ruled start)."""

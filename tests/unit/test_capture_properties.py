@@ -522,7 +522,7 @@ class RecordingSink:
         assert head is None or head >= 0
         self._event("interruption", t_ns, head)
 
-    def bot_response_started(self, t_ns: int) -> None:
+    def bot_response_started(self, t_ns: int, head: Any = None) -> None:
         self._event("bot_response_started", t_ns)
 
     def end(self, t_ns: Any, reason: str, hurry: bool = False) -> bool:
