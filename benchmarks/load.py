@@ -149,23 +149,24 @@ class Plan:
     steps: list[tuple[int, str, Any]]
     turns: int  # caller turns (each answered; the greeting comes on top)
     tools: int  # tool calls
-    sentences: dict[str, tuple[str, list[bytes]]]  # bot clip -> (text, 24 kHz audio in TTS-sized chunks)
+    sentences: dict[str, tuple[str, list[bytes]]]  # bot clip -> (text, bot_rate audio in TTS-sized chunks)
+    bot_rate: int = BOT_RATE  # the TTS's output rate (overhead.py also runs 16 kHz calls)
 
 
-def make_plan(seconds: float) -> Plan:
+def make_plan(seconds: float, bot_rate: int = BOT_RATE) -> Plan:
     from pipecat_roark.testing._clipdata import BOT_CLIPS
     from pipecat_roark.testing.audio import CallerTimeline, load_clip, resample
 
     sentences: dict[str, tuple[str, list[bytes]]] = {}
-    chunk = int(TTS_CHUNK_SECS * BOT_RATE) * 2
+    chunk = int(TTS_CHUNK_SECS * bot_rate) * 2
     for name in {s for _, says, _ in CYCLE for s in says} | {"greeting"}:
         clip = load_clip(f"bot_{name}")
-        pcm = resample(clip.samples[clip.speech_start:clip.speech_end], clip.sample_rate, BOT_RATE).astype("<i2").tobytes()
-        pcm += bytes(int(SENTENCE_PAUSE_SECS * BOT_RATE) * 2)
+        pcm = resample(clip.samples[clip.speech_start:clip.speech_end], clip.sample_rate, bot_rate).astype("<i2").tobytes()
+        pcm += bytes(int(SENTENCE_PAUSE_SECS * bot_rate) * 2)
         sentences[name] = (BOT_CLIPS[name], [pcm[i:i + chunk] for i in range(0, len(pcm), chunk)])
 
     def secs(name: str) -> float:
-        return sum(len(c) for c in sentences[name][1]) / 2 / BOT_RATE
+        return sum(len(c) for c in sentences[name][1]) / 2 / bot_rate
 
     def at(t: float) -> int:
         return int(t * CALLER_RATE)
@@ -198,7 +199,7 @@ def make_plan(seconds: float) -> Plan:
     steps.sort(key=lambda s: s[0])
     timeline = CallerTimeline(placements, duration_ms=seconds * 1000, sample_rate=CALLER_RATE)
     tools = sum(1 for _, action, _ in steps if action == "tool_call")
-    return Plan(timeline, steps, i, tools, sentences)
+    return Plan(timeline, steps, i, tools, sentences, bot_rate)
 
 
 @functools.lru_cache(maxsize=None)
@@ -277,7 +278,7 @@ def _bot_class():
                 for name in arg:
                     text, chunks = self._script.sentences[name]
                     for pcm in chunks:
-                        await push(TTSAudioRawFrame(audio=pcm, sample_rate=BOT_RATE, num_channels=1, context_id=ctx))
+                        await push(TTSAudioRawFrame(audio=pcm, sample_rate=self._script.bot_rate, num_channels=1, context_id=ctx))
                     # No pts: the transport releases it once the sentence's audio has played.
                     await push(TTSTextFrame(text=text, context_id=ctx, **{text_kind: "sentence"}))
                 await push(TTSStoppedFrame(context_id=ctx))
