@@ -38,12 +38,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import gc
 import json
 import os
 import pstats
 import resource
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -58,11 +59,13 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
-import _common  # noqa: E402
 from _common import child_env, pipecat_version, rss_kb, start_server, stop_server  # noqa: E402
 
 VARIANTS = ("none", "empty", "abp", "empty+abp", "roark")
+#: With --compare-tree DIR: Roark as it is in another checkout, in the same runs.
+REF = "roark-ref"
 LABELS = {
+    REF: "RoarkObserver + recorder from --compare-tree",
     "none": "nothing added",
     "empty": "empty observer",
     "abp": "stock AudioBufferProcessor",
@@ -167,7 +170,9 @@ async def _one_call(args: argparse.Namespace, plan: Any, key: str, marks: dict) 
     if variant == "roark":
         from pipecat_roark import RoarkObserver
 
-        roark = RoarkObserver(agent_id="overhead-bench", base_url=args.base_url, pipecat_call_id=key)
+        # The spool in the run's directory: its per-chunk journal is part of the cost.
+        roark = RoarkObserver(agent_id="overhead-bench", base_url=args.base_url, pipecat_call_id=key,
+                              spool_dir=args.spool_dir)
         observers.append(roark)
         processors.append(roark.audio_processor)
     worker = PipelineWorker(
@@ -225,17 +230,19 @@ def child_main(args: argparse.Namespace) -> int:
     import load
 
     plan = load.make_plan(args.minutes * 60, bot_rate=args.rate)
-    # Import and warm up everything every variant uses, outside the measured window.
-    import pipecat_roark  # noqa: F401
+    # Every variant imports everything any variant uses, outside the measured window
+    # (pipecat_roark loads RoarkObserver lazily: its import is not a per-call cost).
     from pipecat.processors.audio.audio_buffer_processor import AudioBufferProcessor  # noqa: F401
+
+    from pipecat_roark import RoarkObserver  # noqa: F401
 
     marks: dict[float, Any] = {f: None for f in args.marks} if args.calls == 1 else {}
     if args.trace_memory:
         import tracemalloc
 
         tracemalloc.start(5)
-    profiler = None
-    if args.profile_out:
+    profiler: Any = None
+    if args.profile_out and not args.py_spy:
         import cProfile
 
         profiler = cProfile.Profile(time.process_time)
@@ -247,14 +254,23 @@ def child_main(args: argparse.Namespace) -> int:
 
         gc.collect()
         rss0 = rss_kb()
+        spy = None
         if profiler is not None:
             profiler.enable()
+        elif args.profile_out:  # py-spy samples this process from outside: next to no overhead
+            spy = subprocess.Popen([args.py_spy, "record", "--pid", str(os.getpid()), "--rate", "250", "--format", "raw",
+                                    "--nonblocking", "--output", args.profile_out],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            await asyncio.sleep(1.0)  # attached before the calls start
         cpu0, wall0 = time.process_time(), time.monotonic()
         results = await asyncio.gather(*(staggered(i) for i in range(args.calls)))
         cpu1, wall1 = time.process_time(), time.monotonic()
         if profiler is not None:
             profiler.disable()
             profiler.dump_stats(args.profile_out)
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(timeout=60)
         return {"cpu_secs": cpu1 - cpu0, "wall_secs": wall1 - wall0, "rss_before_kb": rss0,
                 "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "calls": results}
 
@@ -292,7 +308,12 @@ def _run_children(specs: list[dict[str, Any]], args: argparse.Namespace, urls: d
     for s in specs:
         name = f"{s['workload']}-{s['calls']}-{s['variant'].replace('+', '_')}-{s['tag']}"
         out, log = workdir / f"{name}.json", workdir / f"{name}.log"
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--variant", s["variant"],
+        script, variant, env = Path(__file__).resolve(), s["variant"], child_env()
+        if variant == REF:  # the same benchmark and package from the other checkout
+            tree = Path(args.compare_tree).resolve()
+            script, variant = tree / "benchmarks" / "overhead.py", "roark"
+            env["PYTHONPATH"] = os.pathsep.join([str(tree), env.get("PYTHONPATH", "")])
+        cmd = [sys.executable, str(script), "--child", "--variant", variant, "--spool-dir", str(workdir / "spool"),
                "--calls", str(s["calls"]), "--minutes", str(s["minutes"]), "--speed", str(s["speed"]),
                "--rate", str(s["rate"]), "--stagger-secs", str(s["stagger"]), "--run-id", f"{name}-{os.getpid()}",
                "--out", str(out), "--base-url", urls["base_url"], "--log-level", args.log_level,
@@ -300,9 +321,9 @@ def _run_children(specs: list[dict[str, Any]], args: argparse.Namespace, urls: d
         if s.get("trace_memory"):
             cmd.append("--trace-memory")
         if s.get("profile_out"):
-            cmd += ["--profile-out", str(s["profile_out"])]
+            cmd += ["--profile-out", str(s["profile_out"])] + (["--py-spy", args.py_spy] if args.py_spy else [])
         fh = open(log, "wb")
-        procs.append((out, log, fh, subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=child_env(), cwd=REPO)))
+        procs.append((out, log, fh, subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=REPO)))
     results = []
     for out, log, fh, p in procs:
         try:
@@ -324,14 +345,15 @@ def _med(xs: list[float]) -> Optional[float]:
     return statistics.median(xs) if xs else None
 
 
-def report_workload(name: str, w: tuple, reps: list[dict[str, Optional[dict]]]) -> tuple[str, Optional[bool]]:
+def report_workload(name: str, w: tuple, reps: list[dict[str, Optional[dict]]],
+                    variants: tuple = VARIANTS) -> tuple[str, Optional[bool]]:
     calls, minutes, speed, rate, _ = w
     lines = [f"### {name}: {calls} call(s) x {minutes:g} min, recorded at {rate // 1000} kHz, "
              f"{'%gx faster than real time' % speed if speed != 1 else 'real time'}, {len(reps)} repetitions",
              "", "| variant | CPU-s per run (median) | CPU x none | extra CPU-s (median of paired) | "
              "extra CPU-s per call-minute | extra per rep |", "|---|---|---|---|---|---|"]
     extra: dict[str, Optional[float]] = {}
-    for v in VARIANTS:
+    for v in variants:
         cpus = [r[v]["cpu_secs"] for r in reps if r.get(v)]
         ratios = [r[v]["cpu_secs"] / r["none"]["cpu_secs"] for r in reps if r.get(v) and r.get("none")]
         diffs = [r[v]["cpu_secs"] - r["none"]["cpu_secs"] for r in reps if r.get(v) and r.get("none")]
@@ -362,6 +384,9 @@ def report_workload(name: str, w: tuple, reps: list[dict[str, Optional[dict]]]) 
                      f"{'<=' if verdict else '>'} empty observer {extra['empty']:.2f} + stock ABP {extra['abp']:.2f} "
                      f"= {floor:.2f} CPU-s: {'PASS' if verdict else 'FAIL'}"
                      + (f" (measured together: {extra['empty+abp']:.2f})" if extra["empty+abp"] is not None else ""))
+    if extra.get(REF) is not None and extra["roark"] is not None:
+        lines.append(f"this checkout's Roark extra {extra['roark']:.2f} CPU-s vs --compare-tree's {extra[REF]:.2f} "
+                     f"({(extra['roark'] - extra[REF]) / extra[REF] * 100:+.0f} %)")
     return "\n".join(lines), verdict
 
 
@@ -409,26 +434,92 @@ def report_trace(t: dict[str, Any], minutes: float, marks: list[float]) -> str:
 
 
 def report_profile(path: Path, base_path: Optional[Path], top: int) -> str:
+    """cProfile fallback: pipecat_roark's functions (times inflated several-fold by the profiler)."""
     st = pstats.Stats(str(path))
     total = st.total_tt  # type: ignore[attr-defined]
     base_total = pstats.Stats(str(base_path)).total_tt if base_path else None  # type: ignore[attr-defined]
     rows = []
     for (file, line, fn), (cc, nc, tt, ct, callers) in st.stats.items():  # type: ignore[attr-defined]
-        if "pipecat_roark" in file or "load.py" in file:
+        if "pipecat_roark" in file and "testing" not in file:
             rows.append((ct, tt, nc, f"{Path(file).name}:{line} {fn}"))
     rows.sort(reverse=True)
-    lines = [f"### cProfile (process CPU clock): roark {total:.2f} s"
-             + (f", none {base_total:.2f} s, difference {total - base_total:.2f} s" if base_total else ""), "",
+    lines = [f"### cProfile (process CPU clock, several-fold slowed down): roark {total:.2f} s"
+             + (f", none {base_total:.2f} s" if base_total else ""), "",
              "| function | calls | own s | incl. s | incl. us/call |", "|---|---|---|---|---|"]
     for ct, tt, nc, name in rows[:top]:
         lines.append(f"| `{name}` | {nc} | {tt:.2f} | {ct:.2f} | {ct / max(1, nc) * 1e6:.0f} |")
     return "\n".join(lines)
 
 
+SPY_RATE = 250  # samples per second (see child_main)
+
+
+def _spy_stacks(path: Path) -> list[tuple[list[tuple[str, str]], int]]:
+    """py-spy raw output: [(frames root..leaf as (function, file:line)), samples]."""
+    out = []
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not stack or not n.isdigit():
+            continue
+        frames = []
+        for f in stack.split(";"):
+            fn, _, where = f.partition(" (")
+            frames.append((fn.strip(), where.rstrip(")")))
+        out.append((frames, int(n)))
+    return out
+
+
+def _ours(where: str) -> bool:
+    return where.startswith("pipecat_roark/") and not where.startswith("pipecat_roark/testing/")
+
+
+def report_spy(roark: Path, none: Path, res: dict[str, Any], top: int) -> str:
+    """Where Roark's extra CPU goes, from py-spy samples of a roark and a none run."""
+    r, n = _spy_stacks(roark), _spy_stacks(none)
+    total_r, total_n = sum(c for _, c in r) / SPY_RATE, sum(c for _, c in n) / SPY_RATE
+    frames = sum(c["caller_secs"] for c in res["calls"]) / 0.020
+    chunks = sum(c["chunks"][0] for c in res["calls"] if c["chunks"])
+    entry: dict[str, int] = {}
+    inner: dict[str, int] = {}
+    outside = 0
+    for stack, c in r:
+        mine = [f for f in stack if _ours(f[1])]
+        if not mine:
+            outside += c
+            continue
+        e = f"{mine[0][1].split(':')[0].split('/')[-1]} {mine[0][0]}"
+        entry[e] = entry.get(e, 0) + c
+        # The innermost of our frames, and what it was calling (numpy, soxr, aiohttp, Pipecat...).
+        k = max(i for i, f in enumerate(stack) if _ours(f[1]))
+        callee = stack[k + 1][1].split("/")[0].split(":")[0] if k + 1 < len(stack) else ""
+        name = f"{stack[k][1].split('/')[-1].split(':')[0]} {stack[k][0]}" + (f" -> {callee}" if callee else "")
+        inner[name] = inner.get(name, 0) + c
+    ours = sum(entry.values()) / SPY_RATE
+    lines = [f"### py-spy ({SPY_RATE} Hz, CPU samples): none {total_n:.2f} s, roark {total_r:.2f} s, "
+             f"difference {total_r - total_n:.2f} s", "",
+             f"In pipecat_roark's code (and what it calls): {ours:.2f} s; the rest of the difference, "
+             f"{total_r - total_n - ours:.2f} s, is Pipecat and asyncio doing more (the observer's queue and task, "
+             f"the recorder's hop, the event loop waking for uploads) plus noise. "
+             f"{frames:.0f} caller frames, {chunks} chunks.", "",
+             "| entry point (outermost pipecat_roark frame) | CPU-s | share of ours | us per caller frame |",
+             "|---|---|---|---|"]
+    for name, c in sorted(entry.items(), key=lambda kv: -kv[1])[:top]:
+        lines.append(f"| `{name}` | {c / SPY_RATE:.2f} | {c / SPY_RATE / max(ours, 1e-9) * 100:.0f} % | "
+                     f"{c / SPY_RATE / max(frames, 1) * 1e6:.1f} |")
+    lines += ["", "| innermost pipecat_roark frame -> what it was in | CPU-s | share of ours |", "|---|---|---|"]
+    for name, c in sorted(inner.items(), key=lambda kv: -kv[1])[:top]:
+        lines.append(f"| `{name}` | {c / SPY_RATE:.2f} | {c / SPY_RATE / max(ours, 1e-9) * 100:.0f} % |")
+    return "\n".join(lines)
+
+
 def parent_main(args: argparse.Namespace) -> int:
     workloads = QUICK if args.quick else WORKLOADS
+    if args.profile and not args.py_spy:
+        here = Path(sys.executable).parent / "py-spy"
+        args.py_spy = str(here) if here.exists() else shutil.which("py-spy")
     names = [args.workload] if args.workload != "all" else ["long", "many"]
     reps = args.reps or (1 if args.quick else 3)
+    variants = VARIANTS + ((REF,) if args.compare_tree else ())
     marks = [0.2, 0.95]
     workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="roark-overhead-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -442,7 +533,8 @@ def parent_main(args: argparse.Namespace) -> int:
         for r in range(reps):
             for n in names:
                 calls, minutes, speed, rate, stagger = workloads[n]
-                order = list(VARIANTS[r % 5:] + VARIANTS[: r % 5])  # start order rotates
+                k = r % len(variants)
+                order = list(variants[k:] + variants[:k])  # start order rotates
                 print(f"# rep {r + 1}/{reps}: {n} ({', '.join(order)}) side by side ...", file=sys.stderr, flush=True)
                 res = _run_children([{"workload": n, "variant": v, "calls": calls, "minutes": minutes, "speed": speed,
                                       "rate": rate, "stagger": stagger, "tag": f"r{r}",
@@ -464,12 +556,15 @@ def parent_main(args: argparse.Namespace) -> int:
                                     "trace_memory": True}], args, urls, workdir)[0]
         prof = None
         if args.profile:
-            calls, minutes, speed, rate, _ = workloads["long"]
-            print("# cProfile runs (none, roark; long) ...", file=sys.stderr, flush=True)
-            prof = [workdir / "profile-none.prof", workdir / "profile-roark.prof"]
-            _run_children([{"workload": "long", "variant": v, "calls": 1, "minutes": minutes, "speed": speed,
-                            "rate": rate, "stagger": 0, "tag": "prof", "profile_out": p}
-                           for v, p in zip(("none", "roark"), prof)], args, urls, workdir)
+            w = args.profile_workload
+            calls, minutes, speed, rate, stagger = workloads[w]
+            ext = "txt" if args.py_spy else "prof"
+            print(f"# profiled runs (none, roark; {w}, {'py-spy' if args.py_spy else 'cProfile'}) ...",
+                  file=sys.stderr, flush=True)
+            prof = [workdir / f"profile-none.{ext}", workdir / f"profile-roark.{ext}"]
+            prof_res = _run_children([{"workload": w, "variant": v, "calls": calls, "minutes": minutes, "speed": speed,
+                                       "rate": rate, "stagger": stagger, "tag": "prof", "profile_out": p}
+                                      for v, p in zip(("none", "roark"), prof)], args, urls, workdir)
     finally:
         stop_server(server)
     load1 = os.getloadavg()[0]
@@ -477,7 +572,7 @@ def parent_main(args: argparse.Namespace) -> int:
                f"{sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {load0:.2f} before / {load1:.2f} after, "
                f"{time.monotonic() - t_start:.0f} s")
     for n in names:
-        text, ok = report_workload(n, workloads[n], runs[n])
+        text, ok = report_workload(n, workloads[n], runs[n], variants)
         out += ["", text]
         verdicts.append(ok)
     if "many" in names:
@@ -487,7 +582,10 @@ def parent_main(args: argparse.Namespace) -> int:
     if trace and trace.get("trace"):
         out += ["", report_trace(trace["trace"], workloads["long"][1], marks)]
     if prof and prof[1].exists():
-        out += ["", report_profile(prof[1], prof[0] if prof[0].exists() else None, args.profile_top)]
+        if args.py_spy and prof[0].exists() and prof_res[1]:
+            out += ["", report_spy(prof[1], prof[0], prof_res[1], args.profile_top)]
+        elif not args.py_spy:
+            out += ["", report_profile(prof[1], prof[0] if prof[0].exists() else None, args.profile_top)]
     failed = None in verdicts
     passed = all(v for v in verdicts if v is not None) and not failed
     out += ["", f"overall: {'PASS' if passed else 'FAIL'} (Roark's extra CPU <= empty observer's + stock ABP's, "
@@ -506,15 +604,19 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--reps", type=int, default=None, help="repetitions (default 3; --quick 1)")
     p.add_argument("--workload", choices=["long", "many", "all"], default="all")
     p.add_argument("--trace-memory", action="store_true", help="also a tracemalloc run of the long workload (roark)")
-    p.add_argument("--profile", action="store_true", help="also cProfile a none and a roark long call")
+    p.add_argument("--profile", action="store_true",
+                   help="also profile a none and a roark run of --profile-workload: where the extra CPU goes")
+    p.add_argument("--profile-workload", choices=["long", "many"], default="many")
     p.add_argument("--profile-top", type=int, default=25)
     p.add_argument("--latency-ms", type=float, default=80.0, help="round trip added to every server exchange")
     p.add_argument("--log-level", default="WARNING")
     p.add_argument("--keep", default=None, metavar="DIR", help="keep logs, results and server data in DIR")
+    p.add_argument("--compare-tree", default=None, metavar="DIR",
+                   help="also run Roark from another checkout (e.g. before a change) in every side-by-side group")
     # Child mode.
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--variant", choices=VARIANTS, default="none", help=argparse.SUPPRESS)
+    p.add_argument("--variant", choices=VARIANTS + (REF,), default="none", help=argparse.SUPPRESS)
     p.add_argument("--calls", type=int, default=1, help=argparse.SUPPRESS)
     p.add_argument("--minutes", type=float, default=1.0, help=argparse.SUPPRESS)
     p.add_argument("--speed", type=float, default=1.0, help=argparse.SUPPRESS)
@@ -525,6 +627,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--out", default=None, help=argparse.SUPPRESS)
     p.add_argument("--base-url", default=None, help=argparse.SUPPRESS)
     p.add_argument("--profile-out", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--py-spy", default=None, metavar="PATH",
+                   help="py-spy executable for --profile (default: found next to python or on PATH; "
+                        "without it cProfile is used, which slows the process down several times)")
+    p.add_argument("--spool-dir", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
         return child_main(args)
