@@ -268,6 +268,9 @@ class CallDelivery:
                                     log=self._log, on_final=self._rejected)
         if ok:
             chunk.delivered = True
+            # Only undelivered chunks are looked at again: the record goes, so
+            # nothing kept per call grows with its length.
+            self._chunks.pop(index, None)
             self.stats.chunks_delivered += 1
             self.stats.bytes_delivered += chunk.size
             self._release(chunk)
