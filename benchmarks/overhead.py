@@ -64,8 +64,11 @@ from _common import child_env, pipecat_version, rss_kb, start_server, stop_serve
 VARIANTS = ("none", "empty", "abp", "empty+abp", "roark")
 #: With --compare-tree DIR: Roark as it is in another checkout, in the same runs.
 REF = "roark-ref"
+#: With --with-no-spool: Roark with spool_dir=False (what the disk spool's bookkeeping costs).
+NO_SPOOL = "roark-no-spool"
 LABELS = {
     REF: "RoarkObserver + recorder from --compare-tree",
+    NO_SPOOL: "RoarkObserver + recorder, spool_dir=False",
     "none": "nothing added",
     "empty": "empty observer",
     "abp": "stock AudioBufferProcessor",
@@ -167,12 +170,12 @@ async def _one_call(args: argparse.Namespace, plan: Any, key: str, marks: dict) 
     if "abp" in variant:
         abp = _stock_abp()
         processors.append(abp)
-    if variant == "roark":
+    if variant in ("roark", NO_SPOOL):
         from pipecat_roark import RoarkObserver
 
         # The spool in the run's directory: its per-chunk journal is part of the cost.
         roark = RoarkObserver(agent_id="overhead-bench", base_url=args.base_url, pipecat_call_id=key,
-                              spool_dir=args.spool_dir)
+                              spool_dir=False if variant == NO_SPOOL else args.spool_dir)
         observers.append(roark)
         processors.append(roark.audio_processor)
     worker = PipelineWorker(
@@ -203,6 +206,9 @@ async def _one_call(args: argparse.Namespace, plan: Any, key: str, marks: dict) 
     st = getattr(roark, "delivery_stats", None)
     return {
         "caller_secs": inp.samples_sent / CALLER_RATE,
+        # Caller audio that got through the pipeline before the end: less than
+        # was streamed means the loop fell behind and Pipecat dropped the rest.
+        "caller_through_secs": bot.caller_samples / CALLER_RATE,
         "max_late_ms": inp.max_lateness_secs * 1000,
         "chunks": [st.chunks_produced, st.chunks_delivered, st.chunks_lost] if st else None,
         "events": [int(st.started_delivered), int(st.ended_delivered)] if st else None,
@@ -215,7 +221,9 @@ def _mark(args: argparse.Namespace) -> dict[str, Any]:
     if args.trace_memory:
         import tracemalloc
 
-        m["snapshot"] = tracemalloc.take_snapshot().filter_traces([
+        snap = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
+        m["all"] = snap
+        m["snapshot"] = snap.filter_traces([
             tracemalloc.Filter(True, str(REPO / "pipecat_roark") + "/*"),
             tracemalloc.Filter(False, str(REPO / "pipecat_roark" / "testing") + "/*"),  # the harness, not us
         ])
@@ -279,10 +287,15 @@ def child_main(args: argparse.Namespace) -> int:
     if args.trace_memory and len(marks) >= 2:
         first, last = (marks[f]["snapshot"] for f in sorted(marks)[:: len(marks) - 1])
         diff = last.compare_to(first, "lineno")
+        all0, all1 = (marks[f]["all"] for f in sorted(marks)[:: len(marks) - 1])
         result["trace"] = {
             "total_first": sum(s.size for s in first.statistics("filename")),
             "total_last": sum(s.size for s in last.statistics("filename")),
             "top": [[str(d.traceback), d.size_diff, d.count_diff] for d in diff[:12]],
+            # Everything Python allocated (Pipecat, aiohttp, ...), for growth we cause elsewhere.
+            "all_first": sum(s.size for s in all0.statistics("filename")),
+            "all_last": sum(s.size for s in all1.statistics("filename")),
+            "all_top": [[str(d.traceback), d.size_diff, d.count_diff] for d in all1.compare_to(all0, "lineno")[:6]],
         }
     Path(args.out).write_text(json.dumps(result))
     return 0
@@ -368,7 +381,14 @@ def report_workload(name: str, w: tuple, reps: list[dict[str, Optional[dict]]],
         lines.append(f"\nnoise: `none` CPU ranged {min(nones):.2f}-{max(nones):.2f} s over the repetitions "
                      f"({spread:.0f} % of its median)")
     late = max((c["max_late_ms"] for r in reps for v in r.values() if v for c in v["calls"]), default=0)
-    lines.append(f"worst caller-frame lateness in any run: {late:.0f} ms")
+    through = min((c["caller_through_secs"] / c["caller_secs"] for r in reps for v in r.values() if v
+                   for c in v["calls"] if c["caller_secs"]), default=1.0)
+    lines.append(f"worst caller-frame lateness in any run: {late:.0f} ms; least caller audio through the pipeline "
+                 f"in any call: {through * 100:.1f} %")
+    if through < 0.99:
+        lines.append("**SATURATED**: a run fell behind real time and Pipecat dropped queued caller audio, so the "
+                     "variants did different work: these numbers are not comparable (run fewer variants at once, "
+                     "e.g. --only, or on a quieter machine)")
     ro = [r["roark"] for r in reps if r.get("roark")]
     if ro:
         ch = [c["chunks"] for x in ro for c in x["calls"] if c["chunks"]]
@@ -377,16 +397,19 @@ def report_workload(name: str, w: tuple, reps: list[dict[str, Optional[dict]]],
                      f"{sum(c[2] for c in ch)} lost; call-started {sum(e[0] for e in ev)}/{len(ev)}, "
                      f"call-ended {sum(e[1] for e in ev)}/{len(ev)}")
     verdict = None
-    if None not in (extra["roark"], extra["empty"], extra["abp"]):
+    if None not in (extra.get("roark"), extra.get("empty"), extra.get("abp")):
         floor = extra["empty"] + extra["abp"]
         verdict = extra["roark"] <= floor
         lines.append(f"\n**verdict ({name})**: Roark extra {extra['roark']:.2f} CPU-s "
                      f"{'<=' if verdict else '>'} empty observer {extra['empty']:.2f} + stock ABP {extra['abp']:.2f} "
                      f"= {floor:.2f} CPU-s: {'PASS' if verdict else 'FAIL'}"
-                     + (f" (measured together: {extra['empty+abp']:.2f})" if extra["empty+abp"] is not None else ""))
-    if extra.get(REF) is not None and extra["roark"] is not None:
+                     + (f" (measured together: {extra['empty+abp']:.2f})" if extra.get("empty+abp") is not None else ""))
+    if extra.get(REF) is not None and extra.get("roark") is not None:
         lines.append(f"this checkout's Roark extra {extra['roark']:.2f} CPU-s vs --compare-tree's {extra[REF]:.2f} "
                      f"({(extra['roark'] - extra[REF]) / extra[REF] * 100:+.0f} %)")
+    if extra.get(NO_SPOOL) is not None and extra.get("roark") is not None:
+        lines.append(f"the disk spool's bookkeeping: {extra['roark'] - extra[NO_SPOOL]:+.2f} CPU-s "
+                     f"(Roark {extra['roark']:.2f} with it, {extra[NO_SPOOL]:.2f} with spool_dir=False)")
     return "\n".join(lines), verdict
 
 
@@ -397,7 +420,7 @@ def _f(x: Optional[float], d: int) -> str:
 def report_memory(many: dict[str, list[dict]], one: dict[str, Optional[dict]], n: int,
                   long_runs: dict[str, list[dict]]) -> str:
     lines = ["### memory", "", f"| variant | peak RSS, {n} calls (MB) | peak RSS, 1 call (MB) | MB per additional call | "
-             "vs none | long call RSS at 20 % / 95 % (MB) |", "|---|---|---|---|---|---|"]
+             "vs none | long call RSS at 20 / 50 / 95 % (MB) |", "|---|---|---|---|---|---|"]
     per_call: dict[str, float] = {}
     for v in VARIANTS:
         peaks = [r["maxrss_kb"] for r in many.get(v, []) if r]
@@ -409,10 +432,9 @@ def report_memory(many: dict[str, list[dict]], one: dict[str, Optional[dict]], n
         ms = ""
         if marks:
             keys = sorted(marks[0], key=float)
-            a = _med([m[keys[0]] for m in marks if m.get(keys[0])])
-            b = _med([m[keys[-1]] for m in marks if m.get(keys[-1])])
-            if a and b:
-                ms = f"{a / 1024:.1f} / {b / 1024:.1f} ({(b - a) / 1024:+.1f})"
+            at = [_med([m[k] for m in marks if m.get(k)]) for k in keys]
+            if all(at):
+                ms = " / ".join(f"{a / 1024:.1f}" for a in at) + f" ({(at[-1] - at[0]) / 1024:+.1f})"
         lines.append(f"| {LABELS[v]} | {statistics.median(peaks) / 1024:.1f} | {single['maxrss_kb'] / 1024:.1f} | "
                      f"{per_call[v]:.2f} | {per_call[v] - per_call.get('none', per_call[v]):+.2f} | {ms} |")
     if "roark" in per_call and "none" in per_call:
@@ -430,6 +452,11 @@ def report_trace(t: dict[str, Any], minutes: float, marks: list[float]) -> str:
              "| where (allocating line) | growth (KiB) | blocks |", "|---|---|---|"]
     for where, size, count in t["top"][:8]:
         lines.append(f"| `{where.replace(str(REPO) + '/', '')}` | {size / 1024:+.1f} | {count:+d} |")
+    if "all_top" in t:
+        lines += ["", f"everything Python allocated in the process: {t['all_first'] / 1024:.0f} KiB -> "
+                      f"{t['all_last'] / 1024:.0f} KiB ({(t['all_last'] - t['all_first']) / 1024:+.1f} KiB); largest changes:", ""]
+        lines += [f"- `{w.split('site-packages/')[-1].replace(str(REPO) + '/', '')}` {sz / 1024:+.1f} KiB ({c:+d} blocks)"
+                  for w, sz, c in t["all_top"]]
     return "\n".join(lines)
 
 
@@ -473,6 +500,22 @@ def _ours(where: str) -> bool:
     return where.startswith("pipecat_roark/") and not where.startswith("pipecat_roark/testing/")
 
 
+def _area(inner: str) -> str:
+    """What a sample was for, from its innermost pipecat_roark frame (see report_spy)."""
+    module, _, rest = inner.partition(" ")
+    if module == "recorder.py" and rest.startswith("RoarkAudioRecorder.process_frame -> pipecat"):
+        return "Pipecat's processor hop (any inline processor pays it)"
+    if module == "timeline.py" and rest.startswith("Timeline."):
+        return "turn edges (Timeline searches)"
+    if module in ("recorder.py", "tracks.py", "timeline.py"):
+        return "capture per frame (recorder, Tracks, Track)"
+    if module == "spool.py":
+        return "disk spool (journal, files; its thread)"
+    if module in ("delivery.py", "client.py", "retry.py"):
+        return "uploads and events (HTTP)"
+    return "observer and call state"
+
+
 def report_spy(roark: Path, none: Path, res: dict[str, Any], top: int) -> str:
     """Where Roark's extra CPU goes, from py-spy samples of a roark and a none run."""
     r, n = _spy_stacks(roark), _spy_stacks(none)
@@ -495,6 +538,9 @@ def report_spy(roark: Path, none: Path, res: dict[str, Any], top: int) -> str:
         name = f"{stack[k][1].split('/')[-1].split(':')[0]} {stack[k][0]}" + (f" -> {callee}" if callee else "")
         inner[name] = inner.get(name, 0) + c
     ours = sum(entry.values()) / SPY_RATE
+    areas: dict[str, int] = {}
+    for name, c in inner.items():
+        areas[_area(name)] = areas.get(_area(name), 0) + c
     lines = [f"### py-spy ({SPY_RATE} Hz, CPU samples): none {total_n:.2f} s, roark {total_r:.2f} s, "
              f"difference {total_r - total_n:.2f} s", "",
              f"In pipecat_roark's code (and what it calls): {ours:.2f} s; the rest of the difference, "
@@ -506,6 +552,12 @@ def report_spy(roark: Path, none: Path, res: dict[str, Any], top: int) -> str:
     for name, c in sorted(entry.items(), key=lambda kv: -kv[1])[:top]:
         lines.append(f"| `{name}` | {c / SPY_RATE:.2f} | {c / SPY_RATE / max(ours, 1e-9) * 100:.0f} % | "
                      f"{c / SPY_RATE / max(frames, 1) * 1e6:.1f} |")
+    lines += ["", "| area (by innermost pipecat_roark frame) | CPU-s | share of ours | per unit |", "|---|---|---|---|"]
+    for name, c in sorted(areas.items(), key=lambda kv: -kv[1]):
+        secs = c / SPY_RATE
+        unit = (f"{secs / max(frames, 1) * 1e6:.1f} us per caller frame" if "frame" in name or "hop" in name
+                else f"{secs / max(chunks, 1) * 1e3:.2f} ms per chunk" if "spool" in name or "upload" in name else "")
+        lines.append(f"| {name} | {secs:.2f} | {secs / max(ours, 1e-9) * 100:.0f} % | {unit} |")
     lines += ["", "| innermost pipecat_roark frame -> what it was in | CPU-s | share of ours |", "|---|---|---|"]
     for name, c in sorted(inner.items(), key=lambda kv: -kv[1])[:top]:
         lines.append(f"| `{name}` | {c / SPY_RATE:.2f} | {c / SPY_RATE / max(ours, 1e-9) * 100:.0f} % |")
@@ -519,8 +571,10 @@ def parent_main(args: argparse.Namespace) -> int:
         args.py_spy = str(here) if here.exists() else shutil.which("py-spy")
     names = [args.workload] if args.workload != "all" else ["long", "many"]
     reps = args.reps or (1 if args.quick else 3)
-    variants = VARIANTS + ((REF,) if args.compare_tree else ())
-    marks = [0.2, 0.95]
+    variants = VARIANTS + ((REF,) if args.compare_tree else ()) + ((NO_SPOOL,) if args.with_no_spool else ())
+    if args.only:
+        variants = tuple(v for v in variants if v in args.only.split(",") or v == "none")
+    marks = [0.2, 0.5, 0.95]
     workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="roark-overhead-"))
     workdir.mkdir(parents=True, exist_ok=True)
     load0 = os.getloadavg()[0]
@@ -544,9 +598,10 @@ def parent_main(args: argparse.Namespace) -> int:
         if "many" in names:
             calls, minutes, speed, rate, stagger = workloads["many"]
             print("# memory: the many workload with 1 call ...", file=sys.stderr, flush=True)
+            mem_variants = [v for v in VARIANTS if v in variants]
             res = _run_children([{"workload": "many", "variant": v, "calls": 1, "minutes": minutes, "speed": speed,
-                                  "rate": rate, "stagger": 0, "tag": "mem"} for v in VARIANTS], args, urls, workdir)
-            one = dict(zip(VARIANTS, res))
+                                  "rate": rate, "stagger": 0, "tag": "mem"} for v in mem_variants], args, urls, workdir)
+            one = dict(zip(mem_variants, res))
         trace = None
         if args.trace_memory and "long" in names:
             calls, minutes, speed, rate, _ = workloads["long"]
@@ -611,12 +666,16 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--latency-ms", type=float, default=80.0, help="round trip added to every server exchange")
     p.add_argument("--log-level", default="WARNING")
     p.add_argument("--keep", default=None, metavar="DIR", help="keep logs, results and server data in DIR")
+    p.add_argument("--only", default=None, metavar="V1,V2",
+                   help="run only these variants (and none), e.g. roark,roark-ref: fewer processes side by side")
+    p.add_argument("--with-no-spool", action="store_true",
+                   help="also run Roark with its disk spool off (spool_dir=False): the spool's own cost")
     p.add_argument("--compare-tree", default=None, metavar="DIR",
                    help="also run Roark from another checkout (e.g. before a change) in every side-by-side group")
     # Child mode.
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--variant", choices=VARIANTS + (REF,), default="none", help=argparse.SUPPRESS)
+    p.add_argument("--variant", choices=VARIANTS + (REF, NO_SPOOL), default="none", help=argparse.SUPPRESS)
     p.add_argument("--calls", type=int, default=1, help=argparse.SUPPRESS)
     p.add_argument("--minutes", type=float, default=1.0, help=argparse.SUPPRESS)
     p.add_argument("--speed", type=float, default=1.0, help=argparse.SUPPRESS)
