@@ -106,39 +106,10 @@ class CallDelivery:
         future.add_done_callback(lambda f, what=what: self._spool_done(what, f))
         return future
 
-    def _spool_send(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-        """Queue a spool operation nobody waits for (journal lines, drops, open).
-
-        Unlike ``_spool_op`` no asyncio future is made for it: that future
-        wakes the event loop from the spool thread once per operation, which
-        cost more than the write (two journal lines per chunk). The loop is
-        only woken when the operation failed.
-        """
-        if self._spool is None:
-            return
-        try:
-            loop: Optional[asyncio.AbstractEventLoop] = asyncio.get_running_loop()
-        except RuntimeError:  # not called from the loop (never in practice): no warning then
-            loop = None
-
-        def done(f: Any) -> None:  # in the spool thread
-            if f.cancelled() or f.exception() is None or loop is None:
-                return
-            try:
-                loop.call_soon_threadsafe(self._spool_failed, what, f.exception())
-            except RuntimeError:  # the loop is gone: nobody left to warn
-                pass
-
-        SpoolIO.submit(fn, *args, **kwargs).add_done_callback(done)
-
     def _spool_done(self, what: str, future: asyncio.Future) -> None:
-        if future.cancelled() or future.exception() is None:
+        if future.cancelled() or future.exception() is None or self._spool is None:
             return
-        self._spool_failed(what, future.exception())
-
-    def _spool_failed(self, what: str, e: BaseException) -> None:
-        if self._spool is None:
-            return
+        e = future.exception()
         self._log.warning(
             f"the disk spool is unusable ({what}: {type(e).__name__}: {e}); "
             "what Roark does not accept in time will be lost; set ROARK_SPOOL_DIR to a writable directory"
@@ -148,7 +119,7 @@ class CallDelivery:
 
     def _journal(self, **record: Any) -> None:
         if self._spool is not None:
-            self._spool_send("journal", self._spool.journal, **record)
+            self._spool_op("journal", self._spool.journal, **record)
 
     # -- during the call ---------------------------------------------------
 
@@ -160,7 +131,7 @@ class CallDelivery:
             meta = {**(meta or {}), "callId": self._call_id, "baseUrl": self._client.base_url, "pid": os.getpid(),
                     "host": socket.gethostname(), "callStartedAt": payload.get("eventTimestamp")}
             # Written ahead: a crash from here on still leaves the call for replay.
-            self._spool_send("open", self._spool.open, meta, payload)
+            self._spool_op("open", self._spool.open, meta, payload)
         self._started_task = asyncio.create_task(self._send_started(payload))
 
     async def _send_started(self, payload: dict[str, Any]) -> None:
@@ -173,7 +144,7 @@ class CallDelivery:
             self._log.debug("call-started delivered")
             if self._spool is not None:
                 self._journal(k="started")
-                self._spool_send("drop", self._spool.drop, "started.json")
+                self._spool_op("drop", self._spool.drop, "started.json")
             if self._expect_audio:
                 # A call shorter than one chunk still pays one round trip
                 # for its audio at the end, not two.
@@ -236,7 +207,7 @@ class CallDelivery:
                 self._log.error(f"spooled call {call_id} evicted from the disk spool ({reason}); it is lost")
             if chunk.delivered:  # the upload finished while the write ran
                 if self._spool is not None:
-                    self._spool_send("drop", self._spool.drop, chunk_name(chunk.index))
+                    self._spool_op("drop", self._spool.drop, chunk_name(chunk.index))
                 return
             chunk.on_disk = True
             self.stats.chunks_spooled += 1
@@ -305,7 +276,7 @@ class CallDelivery:
             self._release(chunk)
             self._journal(k="delivered", i=index)
             if chunk.on_disk and self._spool is not None:
-                self._spool_send("drop", self._spool.drop, chunk_name(index))
+                self._spool_op("drop", self._spool.drop, chunk_name(index))
         else:
             self._keep_or_lose(chunk, "upload failed after retries")
 
