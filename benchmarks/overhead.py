@@ -362,7 +362,7 @@ def report_workload(name: str, w: tuple, reps: list[dict[str, Optional[dict]]],
                     variants: tuple = VARIANTS) -> tuple[str, Optional[bool]]:
     calls, minutes, speed, rate, _ = w
     lines = [f"### {name}: {calls} call(s) x {minutes:g} min, recorded at {rate // 1000} kHz, "
-             f"{'%gx faster than real time' % speed if speed != 1 else 'real time'}, {len(reps)} repetitions",
+             f"{f'{speed:g}x faster than real time' if speed != 1 else 'real time'}, {len(reps)} repetitions",
              "", "| variant | CPU-s per run (median) | CPU x none | extra CPU-s (median of paired) | "
              "extra CPU-s per call-minute | extra per rep |", "|---|---|---|---|---|---|"]
     extra: dict[str, Optional[float]] = {}
@@ -647,8 +647,6 @@ def parent_main(args: argparse.Namespace) -> int:
                 f"every workload)"]
     print("\n".join(out))
     if not args.keep:
-        import shutil
-
         shutil.rmtree(workdir, ignore_errors=True)
     return 0 if not failed else 1
 

@@ -115,7 +115,8 @@ def _same(ops: list, rate: int = 24000, chunk_bytes: int = 256 * 1024, **kw) -> 
 
 
 def test_a_recorded_call_is_recorded_byte_identically():
-    ops = json.loads(gzip.open(TRACE, "rt").read())
+    with gzip.open(TRACE, "rt") as f:
+        ops = json.load(f)
     assert sum(1 for o in ops if o[0] == "a") > 6000  # 2 minutes of 20 ms caller frames and the bot's
     chunks = _same(ops, chunk_bytes=64 * 1024)  # smaller chunks: more cuts compared
     assert chunks > 20
