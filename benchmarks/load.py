@@ -405,9 +405,42 @@ async def light_call(args: argparse.Namespace, plan: Plan, outcome: CallOutcome,
         outcome.max_input_late_ms = inp.max_lateness_secs * 1000
 
 
-async def harness_call(args: argparse.Namespace, plan: Any, outcome: CallOutcome, observer: Any) -> None:
-    from overhead import long_script  # the overhead benchmark's script: a turn every ~6.5 s
+# The full harness's call script (--pipeline harness): a caller turn every ~6.5 s.
+#: (caller clip, bot reply, tool call?, slot secs). The slot leaves time for
+#: the caller's clip, the turn-stop timeout, the stand-in latencies and the
+#: bot's answer, so the caller never barges in.
+def _cycle():
+    from pipecat_roark.testing.scenario import ORDER_TOOL
 
+    return [
+        ("order_status", "Sure, what's the order number?", None, 6.0),
+        ("order_number", None, ORDER_TOOL, 8.0),
+        ("change_address", "Of course. I can update the delivery address.", None, 6.5),
+        ("thanks", "You're welcome, goodbye!", None, 5.5),
+    ]
+
+
+def long_script(minutes: float):
+    """A call of ``minutes`` of caller audio: a caller turn every ~6.5 s, each answered."""
+    from pipecat_roark.testing.audio import load_clip
+    from pipecat_roark.testing.scenario import CallerTurn, CallScript
+
+    total_ms = minutes * 60_000.0
+    turns = []
+    t_ms = 2600.0  # after the greeting
+    cycle = _cycle()
+    i = 0
+    while True:
+        clip, reply, tool, slot = cycle[i % len(cycle)]
+        if t_ms + load_clip(f"caller_{clip}").duration_secs * 1000 + 5000 > total_ms:
+            break
+        turns.append(CallerTurn(clip, t_ms, reply=reply, tool_call=tool))
+        t_ms += slot * 1000
+        i += 1
+    return CallScript(greeting="Acme support, how can I help?", turns=turns, duration_ms=total_ms)
+
+
+async def harness_call(args: argparse.Namespace, plan: Any, outcome: CallOutcome, observer: Any) -> None:
     from pipecat_roark.testing.scenario import build_call, run_call
 
     call = build_call(
