@@ -149,23 +149,24 @@ class Plan:
     steps: list[tuple[int, str, Any]]
     turns: int  # caller turns (each answered; the greeting comes on top)
     tools: int  # tool calls
-    sentences: dict[str, tuple[str, list[bytes]]]  # bot clip -> (text, 24 kHz audio in TTS-sized chunks)
+    sentences: dict[str, tuple[str, list[bytes]]]  # bot clip -> (text, bot_rate audio in TTS-sized chunks)
+    bot_rate: int = BOT_RATE  # the TTS's output rate (overhead.py also runs 16 kHz calls)
 
 
-def make_plan(seconds: float) -> Plan:
+def make_plan(seconds: float, bot_rate: int = BOT_RATE) -> Plan:
     from pipecat_roark.testing._clipdata import BOT_CLIPS
     from pipecat_roark.testing.audio import CallerTimeline, load_clip, resample
 
     sentences: dict[str, tuple[str, list[bytes]]] = {}
-    chunk = int(TTS_CHUNK_SECS * BOT_RATE) * 2
+    chunk = int(TTS_CHUNK_SECS * bot_rate) * 2
     for name in {s for _, says, _ in CYCLE for s in says} | {"greeting"}:
         clip = load_clip(f"bot_{name}")
-        pcm = resample(clip.samples[clip.speech_start:clip.speech_end], clip.sample_rate, BOT_RATE).astype("<i2").tobytes()
-        pcm += bytes(int(SENTENCE_PAUSE_SECS * BOT_RATE) * 2)
+        pcm = resample(clip.samples[clip.speech_start:clip.speech_end], clip.sample_rate, bot_rate).astype("<i2").tobytes()
+        pcm += bytes(int(SENTENCE_PAUSE_SECS * bot_rate) * 2)
         sentences[name] = (BOT_CLIPS[name], [pcm[i:i + chunk] for i in range(0, len(pcm), chunk)])
 
     def secs(name: str) -> float:
-        return sum(len(c) for c in sentences[name][1]) / 2 / BOT_RATE
+        return sum(len(c) for c in sentences[name][1]) / 2 / bot_rate
 
     def at(t: float) -> int:
         return int(t * CALLER_RATE)
@@ -198,7 +199,7 @@ def make_plan(seconds: float) -> Plan:
     steps.sort(key=lambda s: s[0])
     timeline = CallerTimeline(placements, duration_ms=seconds * 1000, sample_rate=CALLER_RATE)
     tools = sum(1 for _, action, _ in steps if action == "tool_call")
-    return Plan(timeline, steps, i, tools, sentences)
+    return Plan(timeline, steps, i, tools, sentences, bot_rate)
 
 
 @functools.lru_cache(maxsize=None)
@@ -277,7 +278,7 @@ def _bot_class():
                 for name in arg:
                     text, chunks = self._script.sentences[name]
                     for pcm in chunks:
-                        await push(TTSAudioRawFrame(audio=pcm, sample_rate=BOT_RATE, num_channels=1, context_id=ctx))
+                        await push(TTSAudioRawFrame(audio=pcm, sample_rate=self._script.bot_rate, num_channels=1, context_id=ctx))
                     # No pts: the transport releases it once the sentence's audio has played.
                     await push(TTSTextFrame(text=text, context_id=ctx, **{text_kind: "sentence"}))
                 await push(TTSStoppedFrame(context_id=ctx))
@@ -405,9 +406,42 @@ async def light_call(args: argparse.Namespace, plan: Plan, outcome: CallOutcome,
         outcome.max_input_late_ms = inp.max_lateness_secs * 1000
 
 
-async def harness_call(args: argparse.Namespace, plan: Any, outcome: CallOutcome, observer: Any) -> None:
-    from overhead import long_script  # the overhead benchmark's script: a turn every ~6.5 s
+# The full harness's call script (--pipeline harness): a caller turn every ~6.5 s.
+#: (caller clip, bot reply, tool call?, slot secs). The slot leaves time for
+#: the caller's clip, the turn-stop timeout, the stand-in latencies and the
+#: bot's answer, so the caller never barges in.
+def _cycle():
+    from pipecat_roark.testing.scenario import ORDER_TOOL
 
+    return [
+        ("order_status", "Sure, what's the order number?", None, 6.0),
+        ("order_number", None, ORDER_TOOL, 8.0),
+        ("change_address", "Of course. I can update the delivery address.", None, 6.5),
+        ("thanks", "You're welcome, goodbye!", None, 5.5),
+    ]
+
+
+def long_script(minutes: float):
+    """A call of ``minutes`` of caller audio: a caller turn every ~6.5 s, each answered."""
+    from pipecat_roark.testing.audio import load_clip
+    from pipecat_roark.testing.scenario import CallerTurn, CallScript
+
+    total_ms = minutes * 60_000.0
+    turns = []
+    t_ms = 2600.0  # after the greeting
+    cycle = _cycle()
+    i = 0
+    while True:
+        clip, reply, tool, slot = cycle[i % len(cycle)]
+        if t_ms + load_clip(f"caller_{clip}").duration_secs * 1000 + 5000 > total_ms:
+            break
+        turns.append(CallerTurn(clip, t_ms, reply=reply, tool_call=tool))
+        t_ms += slot * 1000
+        i += 1
+    return CallScript(greeting="Acme support, how can I help?", turns=turns, duration_ms=total_ms)
+
+
+async def harness_call(args: argparse.Namespace, plan: Any, outcome: CallOutcome, observer: Any) -> None:
     from pipecat_roark.testing.scenario import build_call, run_call
 
     call = build_call(

@@ -319,6 +319,9 @@ class CallDelivery:
                                     give_up=self._spool_takes_over, clock=self._clock)
         if ok:
             chunk.delivered = True
+            # Only undelivered chunks are looked at again: the record goes, so
+            # nothing kept per call grows with its length.
+            self._chunks.pop(index, None)
             self.stats.chunks_delivered += 1
             self.stats.bytes_delivered += chunk.size
             self._release(chunk)

@@ -17,7 +17,7 @@ Pure and synchronous: numpy in, integers out. No Pipecat, no clocks.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -37,8 +37,12 @@ GAP_BLOCKS = 6
 MERGE_BLOCKS = 25
 
 
+#: Silence for padding without allocating (0.5 s at 48 kHz: a level batch).
+_ZEROS = memoryview(bytes(48000))
+
+
 class Track:
-    __slots__ = ("pos", "_ring", "_levels_pos", "_raw", "_blk", "_batch", "_voiced_blocks")
+    __slots__ = ("pos", "_ring", "_levels_pos", "_raw", "_blk", "_batch", "_voiced_blocks", "_floor", "_floor_key")
 
     def __init__(self, block_samples: int):
         self.pos = 0  # samples stored, including padding
@@ -52,6 +56,8 @@ class Track:
         # when read): per-frame numpy calls were most of the recorder's cost.
         self._raw = bytearray()
         self._batch = block_samples * 50 * 2  # 0.5 s
+        self._floor: Optional[int] = None
+        self._floor_key: Any = None
 
     def append(self, samples) -> None:
         """Append audio: s16le bytes, or an int16 array."""
@@ -83,7 +89,17 @@ class Track:
         """n samples of silence: most frames of a call, so no numpy work per block."""
         if n <= 0:
             return
-        if self._raw:
+        raw = self._raw
+        if len(raw) + 2 * n < self._batch:
+            # Short silence (a frame's worth: the silent side following the
+            # other) joins the samples waiting to be leveled and is leveled
+            # with them, ~0.5 s at a time: a block of zeros has peak 0 either
+            # way, and a numpy call per frame costs far more than the bytes
+            # (see Batcher). Long silences are stored without numpy below.
+            self.pos += n
+            raw.extend(_ZEROS[: 2 * n] if 2 * n <= len(_ZEROS) else bytes(2 * n))
+            return
+        if raw:
             self.flush()
             partial = len(self._raw) // 2
             if partial:
@@ -135,8 +151,28 @@ class Track:
         end_block = min(end_block, last)
         if end_block <= start_block:
             return start_block, np.zeros(0, dtype=np.int32)
-        idx = np.arange(start_block, end_block) % RING_BLOCKS
-        return start_block, self._ring[idx]
+        at = start_block % RING_BLOCKS
+        n = end_block - start_block
+        if at + n <= RING_BLOCKS:  # one slice (no index array); a copy, as before
+            return start_block, self._ring[at : at + n].copy()
+        return start_block, np.concatenate((self._ring[at:], self._ring[: at + n - RING_BLOCKS]))
+
+    def recent_floor(self, window_blocks: int = 300, q: float = 10.0) -> Optional[int]:
+        """``int(np.percentile(peaks, q))`` of the last ``window_blocks`` leveled
+        blocks, or None when fewer than 20 are known.
+
+        Cached until more blocks are leveled (~every 0.5 s): the edge searches
+        ask for it on every bot frame while they look for an onset, and a
+        percentile is the dearest numpy call on that path.
+        """
+        self.flush()
+        key = (self._levels_pos, window_blocks, q)
+        if self._floor_key != key:
+            last = self._levels_pos // self._blk
+            _, peaks = self.levels(last - window_blocks, last)
+            self._floor = int(np.percentile(peaks, q)) if len(peaks) >= 20 else None
+            self._floor_key = key
+        return self._floor
 
     @property
     def known_blocks(self) -> int:

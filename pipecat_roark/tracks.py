@@ -20,6 +20,15 @@ GAP_SECS = 0.2
 #: speaking (its "stopped" frame was lost or is late).
 STUCK_SECS = 1.0
 
+#: Silence to pad from without allocating it each time (padding happens on
+#: most frames of a call: the silent side follows the one that has audio).
+_ZEROS = memoryview(bytes(2 * 48000))
+
+
+def silence(n_bytes: int) -> Any:
+    """n_bytes of zeros, as a buffer bytearray.extend() takes (shared, read-only)."""
+    return _ZEROS[:n_bytes] if n_bytes <= len(_ZEROS) else bytes(n_bytes)
+
 
 class Batcher:
     """Audio at another rate, resampled ~0.5 s at a time.
@@ -109,7 +118,7 @@ class Tracks:
         """A frame of ``track`` audio at ``in_rate``, arriving now."""
         expected = len(pcm) / 2 * self.rate / in_rate
         batcher = self.batchers[track]
-        if in_rate != self.rate or batcher.holding:
+        if in_rate != self.rate or batcher._pending:
             pcm = batcher.push(pcm, in_rate)
         self.append(track, pcm, now, expected)
 
@@ -126,7 +135,7 @@ class Tracks:
     def flush_pending(self, track: int, last: bool = False) -> None:
         """Write what the track's resampler holds (its time was already counted)."""
         batcher = self.batchers[track]
-        if batcher.holding or (last and batcher.in_rate is not None):
+        if batcher._pending or (last and batcher.in_rate is not None):
             pcm = batcher.flush(last=last)
             if last:
                 batcher.in_rate = None
@@ -134,41 +143,52 @@ class Tracks:
                 self.append(track, pcm, None, 0.0)
 
     def append(self, track: int, pcm: bytes, now: Optional[float], expected_samples: Optional[float] = None) -> None:
+        # Runs for every audio frame of the call: attribute lookups are kept
+        # to locals and _speaking() is inlined (same rules, see there).
         n = len(pcm) // 2
-        exp = float(n) if expected_samples is None or (self.mirror and now is not None) else expected_samples
+        mirror = self.mirror
+        exp = float(n) if expected_samples is None or (mirror and now is not None) else expected_samples
         if not n and not exp:
             return
-        tl = self.timeline
-        other = 1 - track
+        expected = self.expected
         if now is not None and exp:  # a frame arrived: time moved on
-            last = self.last_write[track]
-            if self.gap_fill and last is not None:
+            other = 1 - track
+            last_write = self.last_write
+            last = last_write[track]
+            if last is not None and self.gap_fill:
                 gap = now - last - exp / self.rate
                 if gap > GAP_SECS:
                     self.flush_pending(track)  # held audio came before the gap
                     self._pad(track, int(gap * self.rate))
-            self.last_write[track] = now
-            self.last_audio[track] = now
-            if not self._speaking(other, now):
-                if self.mirror:
-                    behind = tl.pos(track) - tl.pos(other)
+            last_write[track] = now
+            last_audio = self.last_audio
+            last_audio[track] = now
+            if self.speaking[other]:
+                heard = last_audio[other]
+                other_speaking = mirror or heard is None or now - heard <= STUCK_SECS
+            else:
+                other_speaking = False
+            if not other_speaking:
+                if mirror:
+                    behind = self.timeline.pos(track) - self.timeline.pos(other)
                 else:
                     # Up to where this track stood before this frame (as
                     # Pipecat does): padding to its end instead would pad each
                     # side a frame ahead of the other's next frame when both
                     # carry audio, and insert silence frame by frame.
-                    behind = int(self.expected[track] - self.expected[other])
+                    behind = int(expected[track] - expected[other])
                 if behind > 0:
-                    self.flush_pending(other)  # held audio came before the silence
+                    if self.batchers[other]._pending:
+                        self.flush_pending(other)  # held audio came before the silence
                     self._pad(other, behind)
                     if self.gap_fill:
-                        self.last_write[other] = now
+                        last_write[other] = now
         if n:
-            tl.tracks[track].append(pcm)
+            self.timeline.tracks[track].append(pcm)
             if self.store:
                 self.bufs[track].extend(pcm)
             self.first_audio = True
-        self.expected[track] += exp
+        expected[track] += exp
         if self.mirror_flush:
             self._mirror_flush(now)
 
@@ -178,7 +198,7 @@ class Tracks:
         self.timeline.tracks[track].pad(n)
         self.expected[track] += n
         if self.store:
-            self.bufs[track].extend(bytes(2 * n))
+            self.bufs[track].extend(silence(2 * n))
 
     def _mirror_flush(self, now: float) -> None:
         # AudioBufferProcessor pads the shorter buffer when it hands a chunk
@@ -208,8 +228,12 @@ class Tracks:
         """Whole chunks ready (or, if final, everything), as (stereo, user, bot)."""
         if not self.store:
             return []
-        out = []
         c = self.chunk_samples
+        if not final:  # asked after every frame: most of the time there is nothing to cut
+            lu, lb = len(self.bufs[0]), len(self.bufs[1])
+            if (lu < 2 * c or lb < 2 * c) and lu < 4 * c and lb < 4 * c:
+                return []
+        out = []
         while True:
             lu, lb = len(self.bufs[0]) // 2, len(self.bufs[1]) // 2
             if final and max(lu, lb) <= 2 * c:
@@ -235,8 +259,11 @@ class Tracks:
 
     def _cut(self, n: int) -> tuple[bytes, bytes, bytes]:
         ub, bb = self.bufs
-        user = bytes(ub[: 2 * n])
-        bot = bytes(bb[: 2 * n])
+        # One copy each (a bytearray slice would copy twice); the views are
+        # released before the buffers shrink.
+        with memoryview(ub) as u, memoryview(bb) as b:
+            user = u[: 2 * n].tobytes()
+            bot = b[: 2 * n].tobytes()
         del ub[: 2 * n]
         del bb[: 2 * n]
         stereo = np.empty(2 * n, dtype="<i2")
