@@ -219,12 +219,8 @@ class Timeline:
         return [(first + int(a), first + int(b)) for a, b in zip(starts, ends)]
 
     def _threshold(self, track: int) -> int:
-        t = self.tracks[track]
-        _, peaks = t.levels(t.known_blocks - 300, t.known_blocks)
-        if len(peaks) < 20:
-            return MIN_THRESHOLD
-        floor = int(np.percentile(peaks, 10))
-        return max(MIN_THRESHOLD, floor * 4)
+        floor = self.tracks[track].recent_floor(300, 10.0)
+        return MIN_THRESHOLD if floor is None else max(MIN_THRESHOLD, floor * 4)
 
     def onset(self, track: int, estimate: int, before_secs: float = 1.0, after_secs: float = 0.15) -> int:
         """Where the speech around ``estimate`` began, or the estimate itself.
