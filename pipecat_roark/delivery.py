@@ -163,6 +163,7 @@ class CallDelivery:
         )
         self.stats.started_delivered = ok
         if ok:
+            self._troubled = False  # Roark answers now, whatever failed before
             self._log.debug("call-started delivered")
             if self._spool is not None:
                 self._journal(k="started")
@@ -318,6 +319,7 @@ class CallDelivery:
                                     log=self._log, on_final=self._rejected, on_failure=self._trouble,
                                     give_up=self._spool_takes_over, clock=self._clock)
         if ok:
+            self._troubled = False  # Roark answers now, whatever failed before
             chunk.delivered = True
             # Only undelivered chunks are looked at again: the record goes, so
             # nothing kept per call grows with its length.

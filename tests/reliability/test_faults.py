@@ -52,11 +52,6 @@ LIVE_FAULTS = {
     "5xx burst on PUTs": ("put", dict(statuses=[502, 503, 500])),
     "429 with Retry-After on events": ("event", dict(statuses=[429], retry_after=1)),
     "429 with Retry-After on upload urls": ("upload_url", dict(statuses=[429, 429], retry_after=1)),
-    # A hung request costs the 5 s request timeout before its retry: these
-    # run with the default 10 s deadline so the retry fits in it.
-    "a PUT that hangs": ("put", dict(hang_seconds=30)),
-    "an upload url that hangs": ("upload_url", dict(hang_seconds=30)),
-    "an event that hangs": ("event", dict(hang_seconds=30)),
     "expired presigned URL (403 on PUT)": ("put", dict(expired=2)),
     "upload url without uploadUrl": ("upload_url", dict(malformed="no_upload_url", count=2)),
     "upload url that is not JSON": ("upload_url", dict(malformed="not_json")),
@@ -75,6 +70,37 @@ async def test_live_faults_are_absorbed(server, name):
     await server.wait_for_call_ended(produced.call_id)
     assert_delivered_exactly(server, produced)
     assert produced.roark.delivery_stats.chunks_lost == 0
+
+
+# A request that hangs: retried after the 5 s request timeout if the call is
+# still running; at its end, the shutdown does not wait for it (STALL_SECS
+# without progress hands the rest to the spool), and replay delivers it.
+HANGS = {
+    "a PUT that hangs": ("put", dict(hang_seconds=30)),
+    "an upload url that hangs": ("upload_url", dict(hang_seconds=30)),
+    "an event that hangs": ("event", dict(hang_seconds=30)),
+}
+
+
+@pytest.mark.parametrize("name", list(HANGS))
+async def test_a_hanging_request_never_holds_up_shutdown_and_nothing_is_lost(server, name):
+    from pipecat_roark.delivery import STALL_SECS
+
+    endpoint, fault = HANGS[name]
+    server.faults.set(endpoint, **fault)
+    produced = await run_call(server.base_url, finalize_timeout_secs=10.0)
+    assert server.faults.pending(endpoint) == 0, "the planned fault was not hit"
+    # The deadline is 10 s; a hang at the end costs at most the stall bound.
+    assert produced.shutdown_secs < STALL_SECS + 2.0, produced.shutdown_secs
+    stats = produced.roark.delivery_stats
+    assert stats.chunks_lost == 0
+    if not stats.ended_delivered:
+        assert stats.ended_spooled
+        server.faults.clear()
+        report = await _replay(server.base_url)
+        assert [c.outcome for c in report.calls] == ["delivered"]
+    await server.wait_for_call_ended(produced.call_id)
+    assert_delivered_exactly(server, produced)
 
 
 async def test_connection_refused_for_a_window(tmp_path, logs):
