@@ -603,6 +603,13 @@ class Call:
             return None
         return iso(self.wall_origin + t_ns / 1e9)
 
+    def _edge_t(self, edge: Edge) -> int:
+        """When an edge happened: on the recording's own clock where it is placed on it (so
+        timestamps and offsets agree to the sample), else its pipeline time."""
+        if edge.pos is not None and self.sample_rate and self.recording_started_t is not None:
+            return self.recording_started_t + int(edge.pos * 1e9 / self.sample_rate)
+        return edge.t_ns
+
     def _ms(self, pos: Optional[int], anchored: bool) -> Optional[int]:
         if not anchored or pos is None or not self.sample_rate:
             return None
@@ -639,7 +646,7 @@ class Call:
         if self.sample_rate and all(t.start.pos is not None for t in kept):
             kept.sort(key=lambda t: (t.start.pos, t.start.t_ns))
         else:
-            kept.sort(key=lambda t: t.start.t_ns)
+            kept.sort(key=lambda t: self._edge_t(t.start))
         return kept
 
     def _dur_ms(self, a_pos: Optional[int], b_pos: Optional[int], a_t: Optional[int], b_t: Optional[int]) -> Optional[int]:
@@ -735,8 +742,8 @@ class Call:
                 Turn(
                     role=turn.role,
                     content=content,
-                    timestamp=self._iso(turn.start.t_ns),
-                    end_timestamp=self._iso(end.t_ns),
+                    timestamp=self._iso(self._edge_t(turn.start)),
+                    end_timestamp=self._iso(max(self._edge_t(end), self._edge_t(turn.start))),
                     audio_offset_ms=start_ms,
                     end_audio_offset_ms=end_ms,
                     user_id=turn.user_id,

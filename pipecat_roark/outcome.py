@@ -55,6 +55,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal, Optional, Sequence
 
+from .text import clean_text
+
 CALLER_HUNG_UP = "caller_hung_up"
 BOT_ENDED = "bot_ended"
 CANCELLED = "cancelled"
@@ -298,7 +300,7 @@ class OutcomeTracker:
                     earlier = t_ns is not None and self._end_t is not None and t_ns < self._end_t
                     if self.end_frame is None or earlier:
                         self.end_frame = name
-                        self.end_reason = str(reason) if reason else None
+                        self.end_reason = clean_text(reason, 500) or None if reason else None
                         self._end_t, self._end_seq = t_ns, self._next()
                     break
 

@@ -353,7 +353,7 @@ class AudioConsentGate:
 
 #: call-ended fields each switch governs (wire names).
 _ENDED_FIELDS = {
-    "transcript": ("transcript", "agentSpokeFirst"),
+    "transcript": ("transcript", "agentSpokeFirst", "lastSpeaker"),
     "tools": ("toolCalls",),
     "metrics": ("metrics",),
     "logs": ("logs",),
