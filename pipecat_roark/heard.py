@@ -22,7 +22,9 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
+
+from .text import clean_text
 
 #: Responses and text deltas remembered (a call's recent past is all that is asked about).
 MAX_RESPONSES = 64
@@ -65,11 +67,11 @@ class ServiceOutput:
                 self._responses.popitem(last=False)
         return resp
 
-    def text(self, frame_id: int, text: str) -> None:
+    def text(self, frame_id: int, text: Any) -> None:
         self.active = True
         resp = self._now()
         self._deltas[frame_id] = Delta(self._current, resp.chars)
-        resp.chars += len("".join(str(text).split()))
+        resp.chars += len("".join(clean_text(text).split()))
         while len(self._deltas) > MAX_DELTAS:
             self._deltas.popitem(last=False)
 

@@ -117,11 +117,21 @@ _KIND_BY_CLASS: dict[type, str] = {}
 
 
 def _service_kind(source: Any) -> Optional[str]:
-    """stt / llm / tts for a Pipecat service (what its TTFB and processing times belong to)."""
+    """stt / llm / tts for a Pipecat service (what its TTFB and processing times belong to).
+
+    By class, else by the processor's name (not cached: two processors of
+    one class can have different names).
+    """
+    kind = _class_kind(source)
+    return kind if kind is not None else kind_from_name(getattr(source, "name", None))
+
+
+def _class_kind(source: Any) -> Optional[str]:
+    """stt / llm / tts when ``source`` is an instance of Pipecat's service classes (cached per class)."""
     cls = type(source)
-    kind = _KIND_BY_CLASS.get(cls)
-    if kind is None:
-        kind = kind_from_name(getattr(source, "name", None))
+    kind = _KIND_BY_CLASS.get(cls, "?")
+    if kind == "?":
+        kind = None
         try:
             from pipecat.services.llm_service import LLMService
             from pipecat.services.stt_service import STTService
@@ -523,12 +533,12 @@ class RoarkObserver(BaseObserver):
                 session.realtime_service()
                 self._watch_service_output()
         elif isinstance(frame, TTSAudioRawFrame) or isinstance(frame, LLMFullResponseStartFrame):
-            if _service_kind(data.source) == "llm":
+            if _class_kind(data.source) == "llm":
                 if isinstance(frame, LLMFullResponseStartFrame):
                     session.service_response_started()
                 elif frame.sample_rate:
                     session.service_audio(len(frame.audio) / 2 / (frame.num_channels or 1) / frame.sample_rate)
-        elif isinstance(frame, TTSTextFrame) and _service_kind(data.source) == "llm":
+        elif isinstance(frame, TTSTextFrame) and _class_kind(data.source) == "llm":
             # Words straight from a speech-to-speech service, ahead of the audio
             # they belong to: counted to estimate what a barge-in left unplayed.
             session.service_text(frame.id, frame.text)
