@@ -106,9 +106,6 @@ class TurnState:
     closed: bool = False
     # Assistant turns: the bot has reported speaking in this turn.
     spoken: bool = False
-    # User turns ruled from transcripts (no VAD): the ruling comes after the
-    # words, so once the turn has ended, new words are a new turn.
-    stt_ruled: bool = False
     # Assistant turns: where the caller's speech before the bot's first sound
     # ended, on the recording.
     user_end_pos: Optional[int] = None
@@ -237,7 +234,7 @@ class Call:
 
     # -- user --------------------------------------------------------------
 
-    def user_started(self, t_ns: int, stt_ruled: bool = False) -> Optional[TurnState]:
+    def user_started(self, t_ns: int) -> Optional[TurnState]:
         """The caller started a turn. Returns the turn whose start is to be placed, or None."""
         if self._user_open:
             return None
@@ -247,12 +244,11 @@ class Call:
             # The words of this utterance got here before the ruling on it
             # (a transcript-driven turn start): they are the same turn.
             latest.text_only = False
-            latest.stt_ruled = stt_ruled
             latest.start = Edge(min(t_ns, latest.start.t_ns))
             latest.start_hint_t = t_ns
             turn = latest
         else:
-            turn = TurnState("user", Edge(t_ns), stt_ruled=stt_ruled)
+            turn = TurnState("user", Edge(t_ns))
             self.turns.append(turn)
         self._user, self._user_open = turn, True
         cut = self._last_cut

@@ -83,7 +83,7 @@ class CaptureSink(Protocol):
               num_channels: Optional[int] = None) -> None: ...
     def audio_advanced(self) -> None: ...
     def user_started(self, t_ns: int, head: Optional[int] = None, est: Optional[int] = None,
-                     prefer: str = FORWARD, stt_ruled: bool = False) -> None: ...
+                     prefer: str = FORWARD) -> None: ...
     def user_stopped(self, t_ns: int, head: Optional[int] = None, est: Optional[int] = None) -> None: ...
     def bot_started(self, t_ns: int, head: Optional[int] = None) -> None: ...
     def bot_stopped(self, t_ns: int, head: Optional[int] = None) -> None: ...
@@ -130,8 +130,6 @@ class Capture:
         # The latest VAD frames (t, head, est), paired with the ruling on the turn.
         self._vad_start: Optional[tuple[int, int, int]] = None
         self._vad_stop: Optional[tuple[int, int, int]] = None
-        # No VAD frame yet: user turns are ruled by an STT or a remote VAD.
-        self._vad_seen = False
         self._failed = False
         self._errors = 0
         self._abp_resamplers: Any = None  # only when mirroring a user's processor
@@ -280,12 +278,10 @@ class Capture:
             tracks.flush_pending(USER)
             tracks.flush_pending(BOT)
         if isinstance(frame, VADUserStartedSpeakingFrame):
-            self._vad_seen = True
             head = self._head(USER)
             if head is not None:
                 self._vad_start = (t, head, head - tracks.timeline.samples(_vad_delay(frame, "start_secs")))
         elif isinstance(frame, VADUserStoppedSpeakingFrame):
-            self._vad_seen = True
             head = self._head(USER)
             if head is not None:
                 self._vad_stop = (t, head, head - tracks.timeline.samples(_vad_delay(frame, "stop_secs")))
@@ -297,11 +293,11 @@ class Capture:
                 head = self._head(USER)
                 if vad is not None and t - vad[0] <= VAD_PAIRING_NS:
                     # The VAD frame, corrected by its delay, is close to the sound.
-                    sink.user_started(t, vad[1], vad[2], NEAR, stt_ruled=False)
+                    sink.user_started(t, vad[1], vad[2], NEAR)
                 else:
                     # A ruling with no VAD frame of its own (turn strategy, STT or
                     # server VAD): it may come before, with or after the sound.
-                    sink.user_started(t, head, head, FORWARD, stt_ruled=not self._vad_seen)
+                    sink.user_started(t, head, head, FORWARD)
         elif isinstance(frame, UserStoppedSpeakingFrame):
             if tracks is not None:
                 tracks.speaking[USER] = False

@@ -233,12 +233,12 @@ class CallSession:
     #    position then, est = best estimate of the edge on that track) ---------
 
     def user_started(self, t_ns: int, head: Optional[int] = None, est: Optional[int] = None,
-                     prefer: str = "forward", stt_ruled: bool = False) -> None:
+                     prefer: str = "forward") -> None:
         self._user_frames = True
-        turn = self.call.user_started(t_ns, stt_ruled=stt_ruled)
+        turn = self.call.user_started(t_ns)
         if turn is not None:
             self._hint(Hint(USER, "start", t_ns, head, est, prefer, turn,
-                            prefer_fn=lambda: BACK if self._words_before(turn) else None), head)
+                            prefer_fn=lambda: BACK if turn.words_first else None), head)
         self._report_turns()
 
     def user_stopped(self, t_ns: int, head: Optional[int] = None, est: Optional[int] = None) -> None:
@@ -325,11 +325,6 @@ class CallSession:
         b = tl.block
         runs = tl.speech_runs(USER, since // b, until // b, GAP_BLOCKS)
         return any((e - s) * b >= MIN_UTTERANCE_SECS * tl.sample_rate for s, e in runs)
-
-    def _words_before(self, turn: TurnState) -> bool:
-        """The turn's words were pushed before the ruling that started it (an STT-ruled start)."""
-        first = turn.first_text_t
-        return first is not None and turn.start_hint_t is not None and first <= turn.start_hint_t
 
     def _apply(self, resolved: list[tuple[Hint, int]]) -> None:
         rate = self._timeline.sample_rate if self._timeline is not None else 1

@@ -26,8 +26,8 @@ class PlacedCall(Call):
             (self.set_start if which == "start" else self.set_end)(turn, Edge(t, pos), **kw)
         return turn
 
-    def user_started(self, t_ns, pos=None, stt_ruled=False):
-        return self._place(super().user_started(t_ns, stt_ruled), "start", t_ns, pos)
+    def user_started(self, t_ns, pos=None):
+        return self._place(super().user_started(t_ns), "start", t_ns, pos)
 
     def user_stopped(self, t_ns, pos=None):
         return self._place(super().user_stopped(t_ns), "end", t_ns, pos)

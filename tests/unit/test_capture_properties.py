@@ -403,7 +403,7 @@ def _records(items: list) -> list[dict]:
 
 
 call_ops = st.one_of(
-    st.tuples(st.just("user_started"), st.fixed_dictionaries({"t_ns": times, "pos": positions, "stt_ruled": st.booleans()})),
+    st.tuples(st.just("user_started"), st.fixed_dictionaries({"t_ns": times, "pos": positions})),
     st.tuples(st.just("user_stopped"), st.fixed_dictionaries({"t_ns": times, "pos": positions})),
     st.tuples(st.just("transcription"), st.fixed_dictionaries(
         {"t_ns": times, "text": cs.odd_text, "user_id": cs.user_ids, "language": cs.languages})),
@@ -498,8 +498,7 @@ class RecordingSink:
     def recording_started(self, t_ns: int) -> None:
         self._event("recording_started", t_ns)
 
-    def user_started(self, t_ns: int, head: Any = None, est: Any = None, prefer: str = "forward",
-                     stt_ruled: bool = False) -> None:
+    def user_started(self, t_ns: int, head: Any = None, est: Any = None, prefer: str = "forward") -> None:
         assert head is None or head >= 0
         self._event("user_started", t_ns, head, est)
 
