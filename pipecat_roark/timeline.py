@@ -1,16 +1,14 @@
-"""The recording's own sample timeline, and where speech starts and stops on it.
+"""The recording's own sample timeline, and where the speech on it is.
 
-Turn edges are reported against the recording, so they are computed here, in
+Turn edges are reported against the recording, so they are measured here, in
 samples of the recording, from the audio the recorder actually stored:
 
 - Every track keeps its position (samples stored so far, silence padding
   included). Offsets never come from wall-clock time, which drifts from the
   recording whenever Pipecat pads an event-loop stall with silence.
 - Every track keeps the peak level of each 10 ms block of its most recent
-  ~10 s in a ring. Pipecat's speaking frames are late by design (the VAD waits
-  ``start_secs``/``stop_secs``, the bot's "stopped" waits for silence), so the
-  frame only gives an estimate; the edge is snapped to where the sound is,
-  within a bounded window around that estimate.
+  ~20 s in a ring, and ``speech_runs`` reads the stretches of sound from it.
+  Which stretch a speaking frame marks is decided in :mod:`pipecat_roark.edges`.
 
 Pure and synchronous: numpy in, integers out. No Pipecat, no clocks.
 """
@@ -222,43 +220,6 @@ class Timeline:
         floor = self.tracks[track].recent_floor(300, 10.0)
         return MIN_THRESHOLD if floor is None else max(MIN_THRESHOLD, floor * 4)
 
-    def onset(self, track: int, estimate: int, before_secs: float = 1.0, after_secs: float = 0.15) -> int:
-        """Where the speech around ``estimate`` began, or the estimate itself.
-
-        Speaking frames are late, never early: the onset is the start of the
-        stretch of speech (pauses under MERGE_MS bridged) that the estimate
-        falls in, looking back at most ``before_secs``; if the estimate falls
-        in silence, the first speech within ``after_secs`` after it.
-        """
-        b = self.block
-        est = estimate // b
-        lo = est - int(before_secs * 1000 / BLOCK_MS)
-        hi = est + int(after_secs * 1000 / BLOCK_MS) + 1
-        runs = self.speech_runs(track, lo - MERGE_BLOCKS, hi, MERGE_BLOCKS)
-        for start, end in runs:
-            if start <= est <= end:
-                return start * b if start >= lo else max(0, estimate)
-        following = [start for start, _ in runs if est < start < hi]
-        return following[0] * b if following else max(0, estimate)
-
-    def offset(self, track: int, estimate: int, before_secs: float = 0.5, after_secs: float = 0.1) -> int:
-        """Where the speech before ``estimate`` ended, or the estimate itself.
-
-        If the estimate falls inside a stretch of speech (pauses under
-        MERGE_MS bridged) that ends within ``after_secs``, that end; else the
-        end of the last stretch that ended within ``before_secs`` before it.
-        """
-        b = self.block
-        est = -(-estimate // b)
-        lo = est - int(before_secs * 1000 / BLOCK_MS)
-        hi = est + int(after_secs * 1000 / BLOCK_MS)
-        runs = self.speech_runs(track, lo, hi + MERGE_BLOCKS, MERGE_BLOCKS)
-        for start, end in runs:
-            if start <= est <= end:
-                return end * b if end <= hi else max(0, estimate)
-        before = [end for _, end in runs if lo <= end <= est]
-        return before[-1] * b if before else max(0, estimate)
-
     def first_voiced_at_or_after(self, track: int, start: int) -> Optional[int]:
         """Start of the first voiced block at or after ``start`` that the ring knows."""
         t = self.tracks[track]
@@ -289,16 +250,3 @@ class Timeline:
             return None
         ended = [end for _, end in runs if end <= hi]
         return min(ended[-1] * self.block, pos) if ended else None
-
-    def speech_start_before(self, track: int, pos: int, max_back_secs: float = 10.0,
-                            recent_secs: float = 4.0) -> Optional[int]:
-        """Where the latest utterance (pauses under MERGE_MS bridged) before ``pos`` began.
-
-        Only an utterance still going within ``recent_secs`` before ``pos``
-        counts; None if there is none.
-        """
-        lo, hi = self._window(pos, max_back_secs)
-        runs = self.speech_runs(track, lo - MERGE_BLOCKS, hi, MERGE_BLOCKS)
-        if not runs or runs[-1][1] < hi - int(recent_secs * 1000 / BLOCK_MS):
-            return None
-        return max(0, runs[-1][0] * self.block)
