@@ -57,6 +57,32 @@ UTTERANCE_GAP_SECS = 0.45
 #: ... and sound shorter than this is not an utterance (a click, a breath).
 MIN_UTTERANCE_SECS = 0.15
 
+#: A barge-in read off the recording: the caller's sound over the bot lasts
+#: at least this long ...
+BARGE_IN_MIN_SECS = 0.2
+#: ... and the bot stops within this long after it began, while the caller
+#: still speaks or at most BARGE_IN_STILL_SECS after (else the bot talked on
+#: over a backchannel or noise).
+BARGE_IN_MAX_CUT_SECS = 1.5
+BARGE_IN_STILL_SECS = 0.3
+
+
+def caller_over_bot(tl: Timeline, bot_start: int, bot_end: int) -> Optional[int]:
+    """Where the caller began speaking over the bot's speech [bot_start, bot_end), if the bot
+    stopped within BARGE_IN_MAX_CUT_SECS of it; else None."""
+    b, rate = tl.block, tl.sample_rate
+    lo, hi = bot_start // b, -(-bot_end // b)
+    for s, e in tl.speech_runs(USER, lo, hi + _blocks(BARGE_IN_MIN_SECS), MERGE_BLOCKS):
+        if s <= lo:
+            continue  # the caller was already speaking when the bot began: not a barge-in on it
+        if s * b >= bot_end - int(0.05 * rate):
+            break
+        long_enough = (e - s) * b >= BARGE_IN_MIN_SECS * rate
+        still_speaking = e * b >= bot_end - BARGE_IN_STILL_SECS * rate
+        if long_enough and still_speaking and bot_end - s * b <= BARGE_IN_MAX_CUT_SECS * rate:
+            return s * b
+    return None
+
 
 @dataclass
 class Hint:

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from pipecat_roark.edges import BACK, FORWARD, NEAR, EdgeResolver, Hint
+from pipecat_roark.edges import BACK, FORWARD, NEAR, EdgeResolver, Hint, caller_over_bot
 from pipecat_roark.timeline import BOT, USER, Timeline
 
 RATE = 16000
@@ -147,3 +147,22 @@ def test_preference_can_change_until_resolution():
     words_first.append(True)  # the transcript arrived before the ruling, the observer learns it later
     [(_, pos)] = r.poll(final=True)
     assert abs(pos - at(1.0)) <= TOL
+
+
+# Barge-ins read off the recording (no InterruptionFrame in the call).
+BOT_SPEECH = [("s", 1.0), ("v", 3.0), ("s", 2.0)]  # the bot talks 1.0-4.0 s
+
+
+def test_caller_over_the_bot_then_the_bot_stopping_is_a_barge_in():
+    tl = timeline([("s", 3.4), ("v", 1.0), ("s", 1.6)], BOT_SPEECH)  # caller from 3.4 s, bot stops at 4.0
+    assert abs(caller_over_bot(tl, at(1.0), at(4.0)) - at(3.4)) <= TOL
+
+
+def test_a_backchannel_the_bot_talks_on_over_is_not_one():
+    tl = timeline([("s", 2.0), ("v", 0.3), ("s", 3.7)], BOT_SPEECH)  # "mhm" at 2.0-2.3 s, bot goes on to 4.0
+    assert caller_over_bot(tl, at(1.0), at(4.0)) is None
+
+
+def test_a_caller_already_speaking_when_the_bot_began_is_not_cut_in_on():
+    tl = timeline([("s", 0.5), ("v", 1.0), ("s", 4.5)], BOT_SPEECH)  # overlap at the bot's start only
+    assert caller_over_bot(tl, at(1.0), at(4.0)) is None
