@@ -69,6 +69,12 @@ END_FRAMES = (EndFrame, CancelFrame, StopFrame)
 MAX_ERRORS = 50
 #: A VAD frame this much older than the ruling on the turn is not about it.
 VAD_PAIRING_NS = 5_000_000_000
+#: Audio frames (of either side) held before they are written to the tracks:
+#: ~0.3 s of a call with 20 ms frames. Writing them in one go costs a
+#: fraction of doing it frame by frame in the pipeline's task; anything that
+#: reads the recording (an event frame, a position, an edge search) writes
+#: what is held first, so nothing is read stale.
+BATCH_FRAMES = 32
 
 Chunk = tuple[int, bytes, bytes, bytes]  # (index, stereo, user, bot)
 
@@ -133,6 +139,11 @@ class Capture:
         self._failed = False
         self._errors = 0
         self._abp_resamplers: Any = None  # only when mirroring a user's processor
+        # Audio frames not written yet: (track, pcm, rate, arrival), and the
+        # chunks a read cut while writing them (handed on with the next batch).
+        self._held: list[tuple[int, bytes, int, float]] = []
+        self._cut: list[Chunk] = []
+        self._audio_seen = False
 
     # -- helpers -----------------------------------------------------------
 
@@ -144,6 +155,11 @@ class Capture:
         if self._errors >= MAX_ERRORS:
             self._failed = True
             logger.error(f"{where}: {self._errors} frames could not be recorded; recording stopped, the call continues")
+
+    @property
+    def holding(self) -> bool:
+        """Audio frames received but not written to the tracks yet."""
+        return bool(self._held)
 
     @property
     def failed(self) -> bool:
@@ -164,6 +180,7 @@ class Capture:
         tracks = self.tracks
         if tracks is None:
             return {"tracked": False, "stored": self.store_audio, "rate": None}
+        self._write_held()
         tl = tracks.timeline
         block_ms = tl.block * 1000 / tl.sample_rate
         return {
@@ -177,7 +194,10 @@ class Capture:
     def position_at(self, t_ns: int) -> Optional[int]:
         """Best estimate of the recording position at pipeline time ``t_ns``."""
         tracks = self.tracks
-        if tracks is None or not any(tracks.expected):
+        if tracks is None:
+            return None
+        self._write_held()
+        if not any(tracks.expected):
             return None
         # "Now" in time, counting audio received but still held for batched
         # resampling (its samples are written up to 0.5 s later).
@@ -195,41 +215,89 @@ class Capture:
         rate = self.init_rate or start_field(frame, "audio_out_sample_rate") or 24000
         if self.track_positions:
             self.tracks = Tracks(rate, self.store_audio, self.chunk_bytes, **(self.mirror or {}))
+            self.tracks.timeline.sync = self._write_held
         t = self._t()
         if self.sink is not None:
             self.sink.attach_recording(self.tracks.timeline if self.tracks is not None else None,
                                        self.position_at, self.health)
             self.sink.start(t, time.time() - t / 1e9, rate if self.store_audio else None)
 
+    def push_audio(self, frame: Any, track: int) -> list[Chunk]:
+        """An audio frame through the recorder (runs for every one: kept short).
+
+        Frames are held and written to the tracks ``BATCH_FRAMES`` at a time,
+        each with its own arrival time, so the recording is the one writing
+        them frame by frame would give. Returns the chunks cut meanwhile.
+        """
+        if self.tracks is None or self.ended:
+            return []
+        pcm = frame.audio
+        rate = frame.sample_rate
+        if len(pcm) & 1 or frame.num_channels != 1 or not pcm or not rate:
+            pcm = _mono(frame)
+            if not pcm:
+                return []
+        held = self._held
+        held.append((track, pcm, rate, time.monotonic()))
+        if self._audio_seen:
+            return self._write_batch() if len(held) >= BATCH_FRAMES else []
+        self._audio_seen = True
+        if self.sink is not None:
+            # Sample 0 is the start of this first frame's audio.
+            self.sink.recording_started(self._t() - int(len(pcm) / 2 / rate * 1e9))
+        return self._write_batch()
+
+    def _write_batch(self) -> list[Chunk]:
+        """Write what is held, resolve the edges it completes; the chunks cut since the last batch."""
+        self._write_held()
+        if self.sink is not None:
+            self.sink.audio_advanced()
+        cut, self._cut = self._cut, []
+        return cut
+
+    def _write_held(self) -> None:
+        """Write the held frames to the tracks, in arrival order, cutting chunks as they fill."""
+        held = self._held
+        tracks = self.tracks
+        if not held or tracks is None:
+            return
+        self._held = []  # before writing: a read made while writing finds nothing held
+        append = tracks.append_input
+        bufs = tracks.bufs
+        c2, c4 = 2 * tracks.chunk_samples, 4 * tracks.chunk_samples  # bytes of one and two chunks
+        cut = self._cut
+        for track, pcm, rate, now in held:
+            try:
+                append(track, pcm, rate, now)
+            except Exception:  # one bad frame is skipped, not the batch
+                self.note_error("pipecat-roark recorder", "audio frame")
+            lu, lb = len(bufs[0]), len(bufs[1])
+            if (lu >= c2 and lb >= c2) or lu >= c4 or lb >= c4:
+                # As often as frame by frame would: where a stuck track is
+                # padded depends on when it is looked at.
+                cut.extend(self._chunks(False))
+
     async def audio(self, frame: Any, track: int) -> list[Chunk]:
+        """An audio frame seen through a user's own AudioBufferProcessor (AudioTap): frame by frame."""
         tracks = self.tracks
         if tracks is None or self.ended:
             return []
-        pcm = frame.audio
-        if len(pcm) % 2:
-            pcm = pcm[:-1]  # a torn sample: keep the rest rather than fail
-        channels = getattr(frame, "num_channels", 1) or 1
-        if channels == 2 and len(pcm) >= 4:
-            pcm = pcm[: len(pcm) // 4 * 4]
-            # Rare: a stereo source. Record its left channel.
-            pcm = np.frombuffer(pcm, dtype="<i2")[0::2].tobytes()
-        if not pcm or not frame.sample_rate:
+        if not tracks.mirror:
+            return self.push_audio(frame, track)
+        pcm = _mono(frame)
+        if not pcm:
             return []
         first = not any(tracks.expected)
-        if tracks.mirror:
-            # Following a user's AudioBufferProcessor: resample exactly as it
-            # does (Pipecat's stream resampler, frame by frame).
-            if frame.sample_rate != tracks.rate:
-                if self._abp_resamplers is None:
-                    self._abp_resamplers = (create_stream_resampler(), create_stream_resampler())
-                pcm = await self._abp_resamplers[track].resample(pcm, frame.sample_rate, tracks.rate)
-            tracks.append(track, pcm, time.monotonic())
-        else:
-            tracks.append_input(track, pcm, frame.sample_rate, time.monotonic())
+        # Following a user's AudioBufferProcessor: resample exactly as it
+        # does (Pipecat's stream resampler, frame by frame).
+        if frame.sample_rate != tracks.rate:
+            if self._abp_resamplers is None:
+                self._abp_resamplers = (create_stream_resampler(), create_stream_resampler())
+            pcm = await self._abp_resamplers[track].resample(pcm, frame.sample_rate, tracks.rate)
+        tracks.append(track, pcm, time.monotonic())
         sink = self.sink
         if sink is not None:
             if first:
-                # Sample 0 is the start of this first frame's audio.
                 sink.recording_started(self._t() - int(len(pcm) / 2 / frame.sample_rate * 1e9))
             sink.audio_advanced()
         return self._chunks(False)
@@ -258,6 +326,9 @@ class Capture:
         if isinstance(frame, END_FRAMES):
             # A CancelFrame is the host tearing the call down: it is not to be kept waiting.
             return self.end(end_reason(frame), hurry=isinstance(frame, CancelFrame))
+        # The frames held came before this one: written first (and the edges
+        # they complete resolved) so it is placed after them.
+        cut = self._write_batch() if self._held else []
         sink = self.sink
         t = self._t()
         tracks = self.tracks
@@ -265,13 +336,13 @@ class Capture:
             if sink is not None:
                 sink.bot_text(t, frame.text, bool(getattr(frame, "includes_inter_frame_spaces", False)),
                               frame_id=frame.id, head=self._head(BOT))
-            return []
+            return cut
         if isinstance(frame, LLMFullResponseStartFrame):
             # In playing order (the transport passes it after the audio queued
             # before it, and before the response's words): a new response.
             if sink is not None:
                 sink.bot_response_started(t, self._head(BOT))
-            return []
+            return cut
         if tracks is not None:
             # Positions are read now: write what the resamplers hold first
             # (a few times per turn, not per frame).
@@ -321,15 +392,17 @@ class Capture:
         elif isinstance(frame, InterruptionFrame):
             if sink is not None:
                 sink.interruption(t, tracks.timeline.now if tracks is not None and tracks.first_audio else None)
-        return []
+        return cut
 
     def stop_audio(self) -> list[Chunk]:
         """Stop recording (flushing the tail) without ending the call."""
         if self.ended or self.tracks is None:
             return []
+        self._write_held()
+        chunks, self._cut = self._cut, []
         for track in (USER, BOT):
             self.tracks.flush_pending(track, last=True)
-        chunks = self._chunks(True)
+        chunks += self._chunks(True)
         if self.sink is not None:
             self.sink.audio_advanced()
         # Later edges have no position on a recording; the session resolves
@@ -348,6 +421,7 @@ class Capture:
         """
         self.store_audio = False
         self.track_positions = False
+        self._held, self._cut = [], []
         tracks, self.tracks = self.tracks, None
         if tracks is not None:
             tracks.store = False
@@ -365,17 +439,36 @@ class Capture:
         try:
             tracks = self.tracks
             if tracks is not None:
+                if self._held:
+                    chunks = self._write_batch()
+                chunks += self._cut
+                self._cut = []
                 for track in (USER, BOT):
                     tracks.flush_pending(track, last=True)
                 if tracks.first_audio:
                     # The transport's closing silence is played but not pushed on;
                     # keep the recording as long as the call.
                     tracks.pad_to_now(time.monotonic())
-            chunks = self._chunks(True)
+            chunks += self._chunks(True)
         finally:
             if self.sink is not None:
                 self.sink.end(self.now_ns(), reason, hurry=hurry)
         return chunks
+
+
+def _mono(frame: Any) -> bytes:
+    """A frame's audio as whole mono s16 samples (b"" when it has none or no rate)."""
+    pcm = frame.audio
+    if len(pcm) % 2:
+        pcm = pcm[:-1]  # a torn sample: keep the rest rather than fail
+    channels = getattr(frame, "num_channels", 1) or 1
+    if channels == 2 and len(pcm) >= 4:
+        pcm = pcm[: len(pcm) // 4 * 4]
+        # Rare: a stereo source. Record its left channel.
+        pcm = np.frombuffer(pcm, dtype="<i2")[0::2].tobytes()
+    if not pcm or not frame.sample_rate:
+        return b""
+    return pcm
 
 
 def _vad_delay(frame: Any, name: str) -> float:

@@ -100,7 +100,10 @@ class Hint:
     prefer_fn: Optional[Callable[[], Optional[str]]] = None
 
     def due(self, rate: int) -> int:
-        return self.est + int(WINDOWS[(self.side, self.edge)].ahead * rate)
+        """The recording length at which this hint is resolved: every block its search window may read
+        is then recorded, so the result is the same whenever the resolver gets to it."""
+        b = _block(rate)
+        return (-(-self.est // b) + _blocks(WINDOWS[(self.side, self.edge)].ahead) + 1) * b
 
     def time_of(self, pos: int, rate: int) -> int:
         """Pipeline time of a position, from where the recording was when the hint passed."""
@@ -111,13 +114,23 @@ def _blocks(secs: float) -> int:
     return int(round(secs * 1000 / BLOCK_MS))
 
 
-def find_start(tl: Timeline, side: int, est: int, floor: int, prefer: str, window: Window) -> int:
-    """Where the speech this start hint marks began, never before ``floor``."""
+def _block(rate: int) -> int:
+    return max(1, rate * BLOCK_MS // 1000)  # as Timeline.block
+
+
+def find_start(tl: Timeline, side: int, est: int, floor: int, prefer: str, window: Window,
+               horizon: Optional[int] = None) -> int:
+    """Where the speech this start hint marks began, never before ``floor``.
+
+    ``horizon``: the block the search reads up to at most (the hint's due
+    point), so that audio recorded after it never changes the answer.
+    """
     b = tl.block
     h = max(est, floor) // b
     lo = max(floor // b, h - _blocks(window.back))
     hi = h + _blocks(window.ahead)
-    runs = [(max(s, -(-floor // b)), e) for s, e in tl.speech_runs(side, lo, hi + 1, MERGE_BLOCKS) if e > -(-floor // b)]
+    end = hi + 1 if horizon is None else min(hi + 1, horizon)
+    runs = [(max(s, -(-floor // b)), e) for s, e in tl.speech_runs(side, lo, end, MERGE_BLOCKS) if e > -(-floor // b)]
     for s, e in runs:
         if s <= h < e:
             return max(floor, s * b)
@@ -140,14 +153,14 @@ def find_start(tl: Timeline, side: int, est: int, floor: int, prefer: str, windo
     return max(floor, est)
 
 
-def find_end(tl: Timeline, side: int, est: int, floor: int, window: Window) -> int:
-    """Where the speech this end hint marks stopped, never before ``floor``."""
+def find_end(tl: Timeline, side: int, est: int, floor: int, window: Window, horizon: Optional[int] = None) -> int:
+    """Where the speech this end hint marks stopped, never before ``floor`` (``horizon``: see find_start)."""
     b = tl.block
     h = -(-max(est, floor) // b)
     lo = max(floor // b, h - _blocks(window.back))
     hi = h + _blocks(window.ahead)
     merge = MERGE_BLOCKS if side == USER else GAP_BLOCKS * 4
-    runs = tl.speech_runs(side, lo, hi + 1, merge)
+    runs = tl.speech_runs(side, lo, hi + 1 if horizon is None else min(hi + 1, horizon), merge)
     for s, e in runs:
         if s <= h < e:
             # Sound goes on past the hint: its end, if it ends within the window.
@@ -183,18 +196,19 @@ class EdgeResolver:
     def due(self) -> bool:
         """Is any hint ready? (cheap: called for every audio frame)"""
         d0, d1 = self._due
-        return (d0 is not None and self.tl.tracks[USER].pos >= d0) or (
-            d1 is not None and self.tl.tracks[BOT].pos >= d1)
+        tl = self.tl
+        return (d0 is not None and tl.pos(USER) >= d0) or (d1 is not None and tl.pos(BOT) >= d1)
 
     def poll(self, final: bool = False) -> list[tuple[Hint, int]]:
         """Resolve every hint whose audio is recorded (``final``: all of them, with what there is)."""
         out: list[tuple[Hint, int]] = []
         for side in (USER, BOT):
             queue = self._pending[side]
-            pos = self.tl.tracks[side].pos
+            pos = self.tl.pos(side)
             while queue and (final or pos >= queue[0].due(self.rate)):
                 hint = queue.popleft()
-                out.append((hint, self.resolve(hint)))
+                horizon = None if pos < hint.due(self.rate) else hint.due(self.rate) // self.tl.block
+                out.append((hint, self.resolve(hint, horizon)))
             self._due[side] = queue[0].due(self.rate) if queue else None
         return out
 
@@ -221,13 +235,13 @@ class EdgeResolver:
         """Sound of ``side`` up to ``pos`` belongs to a turn placed by other means."""
         self.owned[side] = max(self.owned[side], pos)
 
-    def resolve(self, hint: Hint) -> int:
+    def resolve(self, hint: Hint, horizon: Optional[int] = None) -> int:
         window = WINDOWS[(hint.side, hint.edge)]
         floor = self.owned[hint.side]
         if hint.edge == "start":
             prefer = (hint.prefer_fn() if hint.prefer_fn is not None else None) or hint.prefer
-            pos = find_start(self.tl, hint.side, hint.est, floor, prefer, window)
+            pos = find_start(self.tl, hint.side, hint.est, floor, prefer, window, horizon)
         else:
-            pos = find_end(self.tl, hint.side, hint.est, floor, window)
+            pos = find_end(self.tl, hint.side, hint.est, floor, window, horizon)
         self.owned[hint.side] = max(floor, pos)
         return pos

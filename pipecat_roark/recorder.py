@@ -68,26 +68,33 @@ class RoarkAudioRecorder(AudioBufferProcessor):
 
     def has_audio(self) -> bool:
         t = self._capture.tracks
-        return bool(t and (t.bufs[0] or t.bufs[1]))
+        return bool(t and (t.bufs[0] or t.bufs[1] or self._capture.holding))
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         # FrameProcessor's own bookkeeping (start, interruptions, metrics),
         # not AudioBufferProcessor's buffering.
         await FrameProcessor.process_frame(self, frame, direction)
-        if direction == FrameDirection.DOWNSTREAM and not self._capture.failed:
+        cap = self._capture
+        if direction == FrameDirection.DOWNSTREAM and not cap.failed:
             try:
-                await self._observe(frame)
+                # Audio, most frames of a call, is handled here without a
+                # coroutine of its own (held and written in batches).
+                if isinstance(frame, InputAudioRawFrame):
+                    chunks = cap.push_audio(frame, USER)
+                elif isinstance(frame, OutputAudioRawFrame):
+                    chunks = cap.push_audio(frame, BOT)
+                else:
+                    chunks = None
+                    await self._observe(frame)
+                if chunks:
+                    await self._deliver(chunks)
             except Exception:  # never let capture break the call
-                self._capture.note_error(f"{self}", type(frame).__name__)
+                cap.note_error(f"{self}", type(frame).__name__)
         await self.push_frame(frame, direction)
 
     async def _observe(self, frame: Frame) -> None:
         cap = self._capture
-        if isinstance(frame, InputAudioRawFrame):
-            await self._deliver(await cap.audio(frame, USER))
-        elif isinstance(frame, OutputAudioRawFrame):
-            await self._deliver(await cap.audio(frame, BOT))
-        elif isinstance(frame, EVENT_FRAMES):
+        if isinstance(frame, EVENT_FRAMES):
             await self._deliver(cap.event(frame))
         elif isinstance(frame, StartFrame):
             # 1.x sets the rate in setup(); 0.0.10x only has it on the frame.

@@ -15,7 +15,7 @@ Pure and synchronous: numpy in, integers out. No Pipecat, no clocks.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -37,6 +37,10 @@ MERGE_BLOCKS = 25
 
 #: Silence for padding without allocating (0.5 s at 48 kHz: a level batch).
 _ZEROS = memoryview(bytes(48000))
+
+
+def _nothing() -> None:
+    return None
 
 
 class Track:
@@ -155,18 +159,20 @@ class Track:
             return start_block, self._ring[at : at + n].copy()
         return start_block, np.concatenate((self._ring[at:], self._ring[: at + n - RING_BLOCKS]))
 
-    def recent_floor(self, window_blocks: int = 300, q: float = 10.0) -> Optional[int]:
-        """``int(np.percentile(peaks, q))`` of the last ``window_blocks`` leveled
-        blocks, or None when fewer than 20 are known.
+    def recent_floor(self, window_blocks: int = 300, q: float = 10.0, end_block: Optional[int] = None) -> Optional[int]:
+        """``int(np.percentile(peaks, q))`` of the ``window_blocks`` leveled blocks
+        before ``end_block`` (default: the last leveled one), or None when fewer
+        than 20 are known.
 
-        Cached until more blocks are leveled (~every 0.5 s): the edge searches
-        ask for it on every bot frame while they look for an onset, and a
-        percentile is the dearest numpy call on that path.
+        Cached per window: a percentile is the dearest numpy call of an edge
+        search, and several searches of one resolution share a window.
         """
         self.flush()
-        key = (self._levels_pos, window_blocks, q)
+        last = self._levels_pos // self._blk
+        if end_block is not None:
+            last = min(last, end_block)
+        key = (last, window_blocks, q)
         if self._floor_key != key:
-            last = self._levels_pos // self._blk
             _, peaks = self.levels(last - window_blocks, last)
             self._floor = int(np.percentile(peaks, q)) if len(peaks) >= 20 else None
             self._floor_key = key
@@ -185,13 +191,19 @@ class Timeline:
         self.sample_rate = sample_rate
         self.block = max(1, sample_rate * BLOCK_MS // 1000)
         self.tracks = (Track(self.block), Track(self.block))
+        #: Called before every read: the recorder takes audio frames in
+        #: batches and writes the frames it holds here first (see capture.py),
+        #: so a reader always sees every frame received so far.
+        self.sync: Callable[[], None] = _nothing
 
     def pos(self, track: int) -> int:
+        self.sync()
         return self.tracks[track].pos
 
     @property
     def now(self) -> int:
         """The recording's current length: the furthest either track got."""
+        self.sync()
         return max(self.tracks[0].pos, self.tracks[1].pos)
 
     def samples(self, secs: float) -> int:
@@ -204,11 +216,14 @@ class Timeline:
 
         Pauses shorter than ``merge_blocks`` inside speech do not end a run.
         """
+        self.sync()
         t = self.tracks[track]
         first, peaks = t.levels(lo, hi)
         if not len(peaks):
             return []
-        voiced = np.flatnonzero(peaks >= self._threshold(track))
+        # The noise floor is read just before the window's end, not before
+        # "now": what a window holds is then the same whenever it is read.
+        voiced = np.flatnonzero(peaks >= self._threshold(track, hi))
         if not len(voiced):
             return []
         breaks = np.flatnonzero(np.diff(voiced) > merge_blocks)
@@ -216,12 +231,13 @@ class Timeline:
         ends = np.concatenate((voiced[breaks], [voiced[-1]])) + 1
         return [(first + int(a), first + int(b)) for a, b in zip(starts, ends)]
 
-    def _threshold(self, track: int) -> int:
-        floor = self.tracks[track].recent_floor(300, 10.0)
+    def _threshold(self, track: int, end_block: Optional[int] = None) -> int:
+        floor = self.tracks[track].recent_floor(300, 10.0, end_block)
         return MIN_THRESHOLD if floor is None else max(MIN_THRESHOLD, floor * 4)
 
     def first_voiced_at_or_after(self, track: int, start: int) -> Optional[int]:
         """Start of the first voiced block at or after ``start`` that the ring knows."""
+        self.sync()
         t = self.tracks[track]
         b = self.block
         first, peaks = t.levels(start // b, t.known_blocks)
