@@ -376,9 +376,10 @@ class RoarkObserver(BaseObserver):
         status = check_end_status(status)  # a wrong status fails in the caller's code
         if not self._enabled:
             return False
+        reason = clean_text(reason, 500) or "flushed"  # whatever was passed: a call must still end
         self._outcome.flush(reason, status)
         try:
-            await self._end_here(clean_text(reason, 500) or "flushed")
+            await self._end_here(reason)
         except Exception:
             self._log.exception("error while flushing")
         return await self._session.wait_final(self._settings.finalize_timeout_secs)
