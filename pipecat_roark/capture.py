@@ -262,20 +262,10 @@ class Capture:
         if not held or tracks is None:
             return
         self._held = []  # before writing: a read made while writing finds nothing held
-        append = tracks.append_input
-        bufs = tracks.bufs
-        c2, c4 = 2 * tracks.chunk_samples, 4 * tracks.chunk_samples  # bytes of one and two chunks
-        cut = self._cut
-        for track, pcm, rate, now in held:
-            try:
-                append(track, pcm, rate, now)
-            except Exception:  # one bad frame is skipped, not the batch
-                self.note_error("pipecat-roark recorder", "audio frame")
-            lu, lb = len(bufs[0]), len(bufs[1])
-            if (lu >= c2 and lb >= c2) or lu >= c4 or lb >= c4:
-                # As often as frame by frame would: where a stuck track is
-                # padded depends on when it is looked at.
-                cut.extend(self._chunks(False))
+        tracks.append_frames(held, self._cut_chunks)
+
+    def _cut_chunks(self) -> None:
+        self._cut.extend(self._chunks(False))
 
     async def audio(self, frame: Any, track: int) -> list[Chunk]:
         """An audio frame seen through a user's own AudioBufferProcessor (AudioTap): frame by frame."""
