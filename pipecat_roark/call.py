@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from . import summary as _summary
+from .heard import starts_utterance
 from .metrics import UsageTotals
 from .models import (
     CallEnded, CallStarted, CallSummary, ErrorRecord, MetricMeasurement, MetricRecord, PerSide, ToolCallRecord,
@@ -420,6 +421,8 @@ class Call:
             last = self._bot.parts[-1] if self._bot.parts else " "
             if spaced and not last[-1:].isspace() and not text[:1].isspace():
                 joiner = " "
+        elif mark is not None and spaced and self._bot.parts and starts_utterance(self._bot.parts[-1], text):
+            joiner = " "  # two utterances of a speech-to-speech service in one response (heard.py)
         at = len(self._bot.parts)
         self._bot.add_text(text if spaced else text.strip(), joiner)
         if mark is not None and len(self._bot.parts) > at:

@@ -34,6 +34,7 @@ from pipecat.frames.frames import (
     InterruptionFrame,
     LLMFullResponseStartFrame,
     MetricsFrame,
+    SpeechOutputAudioRawFrame,
     StartFrame,
     StopFrame,
     TranscriptionFrame,
@@ -104,7 +105,9 @@ _OBSERVED = (
     StopFrame,
 ) + ((LLMServiceMetadataFrame,) if LLMServiceMetadataFrame is not None else ()) + _NEW_FRAMES
 #: Looked at once a speech-to-speech service is seen (its text runs ahead of its audio).
-_S2S_OBSERVED = (TTSAudioRawFrame, LLMFullResponseStartFrame)
+_S2S_OBSERVED = (TTSAudioRawFrame, SpeechOutputAudioRawFrame, LLMFullResponseStartFrame)
+#: A speech-to-speech service's audio: TTS-like (OpenAI Realtime) or one continuous stream (OpenAI Live).
+_S2S_AUDIO = (TTSAudioRawFrame, SpeechOutputAudioRawFrame)
 _SUPPORTS_FIRST_PUSH = "observe_every_push" in inspect.signature(BaseObserver.__init__).parameters
 _DEDUPE_SIZE = 512
 #: Events user code can subscribe to with ``@roark.event_handler(name)``.
@@ -532,12 +535,12 @@ class RoarkObserver(BaseObserver):
             if getattr(frame, "is_realtime_service", False):
                 session.realtime_service()
                 self._watch_service_output()
-        elif isinstance(frame, TTSAudioRawFrame) or isinstance(frame, LLMFullResponseStartFrame):
+        elif isinstance(frame, _S2S_AUDIO) or isinstance(frame, LLMFullResponseStartFrame):
             if _class_kind(data.source) == "llm":
                 if isinstance(frame, LLMFullResponseStartFrame):
                     session.service_response_started()
                 elif frame.sample_rate:
-                    session.service_audio(len(frame.audio) / 2 / (frame.num_channels or 1) / frame.sample_rate)
+                    session.service_audio(frame.audio, frame.sample_rate, frame.num_channels or 1)
         elif isinstance(frame, TTSTextFrame) and _class_kind(data.source) == "llm":
             # Words straight from a speech-to-speech service, ahead of the audio
             # they belong to: counted to estimate what a barge-in left unplayed.

@@ -276,8 +276,9 @@ class CallSession:
         """A speech-to-speech service pushed a text delta (ahead of its audio, maybe)."""
         self.service_output.text(frame_id, text)
 
-    def service_audio(self, secs: float) -> None:
-        self.service_output.audio(secs)
+    def service_audio(self, pcm: bytes, sample_rate: int, num_channels: int = 1) -> None:
+        """Audio a speech-to-speech service produced (its seconds of speech are counted)."""
+        self.service_output.audio(pcm, sample_rate, num_channels)
 
     def service_response_started(self) -> None:
         self.service_output.response_started()
@@ -330,11 +331,22 @@ class CallSession:
         head = own[0][1][1]
         if resp is None or head is None:
             return
+        rate = self.service_output.speaking_rate(last)
+        resp.cut = True  # from now on its ratio is not the bot's speaking rate
         onset = tl.first_voiced_at_or_after(BOT, head)
         onset = head if onset is None or onset > turn.end.pos else onset
-        n = heard_count([m[0] for _, m in own], (turn.end.pos - onset) / tl.sample_rate, resp)
+        n = heard_count([m[0] for _, m in own], self._speech_secs(BOT, onset, turn.end.pos), rate)
         if n is not None and n < len(own):
             self.call.keep_heard(turn, own[n][0])
+
+    def _speech_secs(self, side: int, start: int, end: int) -> float:
+        """Seconds of speech (voiced 10 ms blocks) on one channel of the recording, [start, end)."""
+        tl = self._timeline
+        if tl is None or end <= start:
+            return 0.0
+        b = tl.block
+        runs = tl.speech_runs(side, start // b, -(-end // b), 0)
+        return sum(e - s for s, e in runs) * b / tl.sample_rate
 
     def _read_interruption(self, turn: TurnState, hint: Hint) -> None:
         """No InterruptionFrame in this call: the caller's sound over the bot's, then the bot
