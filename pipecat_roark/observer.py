@@ -23,6 +23,7 @@ from collections import OrderedDict
 from typing import Any, Optional
 
 from pipecat.frames.frames import (
+    AggregatedTextFrame,
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
     CancelFrame,
@@ -99,6 +100,7 @@ _OBSERVED = (
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
     TTSTextFrame,
+    AggregatedTextFrame,  # Pipecat >= 1.13: the segment a TTS speaks for a BotBackchannelFrame
     InterruptionFrame,
     EndFrame,
     CancelFrame,
@@ -541,6 +543,16 @@ class RoarkObserver(BaseObserver):
                     session.service_response_started()
                 elif frame.sample_rate:
                     session.service_audio(frame.audio, frame.sample_rate, frame.num_channels or 1)
+        elif isinstance(frame, AggregatedTextFrame) and (
+                getattr(frame, "text_type", None) == "backchannel"
+                or session.is_bot_backchannel(getattr(frame, "segment_id", None))):
+            # Pipecat >= 1.13: a BotBackchannelFrame as its TTS speaks it. The TTS pushes
+            # the segment (text_type "backchannel") ahead of its words, which are
+            # typed "word" when the TTS reports word times and name the segment. The
+            # BotBackchannelFrame itself is only a request: without a TTS nothing is said.
+            session.bot_backchannel_text(frame.id)
+            if isinstance(frame, TTSTextFrame) and not self._capture.started:
+                self._handle_without_recorder(frame, data)
         elif isinstance(frame, TTSTextFrame) and _class_kind(data.source) == "llm":
             # Words straight from a speech-to-speech service, ahead of the audio
             # they belong to: counted to estimate what a barge-in left unplayed.
@@ -573,7 +585,8 @@ class RoarkObserver(BaseObserver):
         t = data.timestamp
         session = self._session
         if isinstance(frame, TTSTextFrame):
-            session.bot_text(t, frame.text, bool(getattr(frame, "includes_inter_frame_spaces", False)))
+            session.bot_text(t, frame.text, bool(getattr(frame, "includes_inter_frame_spaces", False)),
+                             frame_id=frame.id)
         elif data.direction != FrameDirection.DOWNSTREAM:
             return  # broadcast frames: count the downstream copy only
         elif isinstance(frame, UserStartedSpeakingFrame):

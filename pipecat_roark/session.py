@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict, deque
 from typing import Any, Callable, Optional
 
 from loguru import logger
@@ -41,6 +42,9 @@ from .timeline import BOT, GAP_BLOCKS, USER, Timeline
 
 #: How long the end of a call waits for the user's event handlers.
 EVENT_HANDLER_GRACE_SECS = 2.0
+#: Bot backchannel words remembered (by frame id) until released, and words released lately.
+MAX_BACKCHANNEL_IDS = 64
+RELEASED_KEPT = 16
 
 
 class CallLog:
@@ -130,6 +134,9 @@ class CallSession:
         self._interruptions_signalled = False
         #: What a speech-to-speech service produced (text ahead of audio), per response.
         self.service_output = ServiceOutput()
+        #: Text frames of bot backchannels not released yet, and the last words released (frame id, turn).
+        self._bot_backchannel_ids: OrderedDict[int, None] = OrderedDict()
+        self._released: deque = deque(maxlen=RELEASED_KEPT)
         #: Speaking frames for the caller came in this call (else the left channel tells).
         self._user_frames = False
         self._bot_stopped_at: Optional[int] = None  # the bot track's position at the last "stopped"
@@ -241,8 +248,31 @@ class CallSession:
         if self.service_output.active and frame_id is not None:
             delta = self.service_output.delta(frame_id)
             mark = (delta, head) if delta is not None else None
-        self.call.bot_text(t_ns, text, spaced, mark)
+        bc = self._bot_backchannel_ids
+        backchannel = bool(bc) and frame_id in bc
+        opened = self.call.bot_text(t_ns, text, spaced, mark, backchannel=backchannel)
+        if opened is not None:  # a turn opened mid-sound: it starts where its words were released
+            self._hint(Hint(BOT, "start", t_ns, head, head, target=opened), head)
+        turn = self.call.bot_turn
+        if frame_id is not None and turn is not None:
+            self._released.append((frame_id, turn, len(turn.parts) == 1))
         self._report_turns()
+
+    def is_bot_backchannel(self, frame_id: Optional[int]) -> bool:
+        return frame_id is not None and frame_id in self._bot_backchannel_ids
+
+    def bot_backchannel_text(self, frame_id: int) -> None:
+        """A TTS pushed text of a bot backchannel (its segment, or words of it): when the
+        output transport releases those words, they are a backchannel."""
+        for fid, turn, first in self._released:
+            if fid == frame_id:  # released before this was known (the observer runs behind)
+                if first:  # its words opened the turn: the turn is the acknowledgement
+                    self.call.bot_backchannel_late(turn)
+                    self._report_turns()
+                return
+        self._bot_backchannel_ids[frame_id] = None
+        while len(self._bot_backchannel_ids) > MAX_BACKCHANNEL_IDS:
+            self._bot_backchannel_ids.popitem(last=False)
 
     def interruption(self, t_ns: int, head: Optional[int] = None) -> None:
         self._interruptions_signalled = True
@@ -352,7 +382,7 @@ class CallSession:
         """No InterruptionFrame in this call: the caller's sound over the bot's, then the bot
         stopping soon after, is a barge-in (full-duplex speech-to-speech services)."""
         tl = self._timeline
-        if tl is None or turn.interrupted or turn.start.pos is None or turn.end is None or turn.end.pos is None:
+        if tl is None or turn.interrupted or turn.backchannel or turn.start.pos is None or turn.end is None or turn.end.pos is None:
             return
         onset = caller_over_bot(tl, turn.start.pos, turn.end.pos)
         if onset is not None:
