@@ -36,8 +36,10 @@ in the frames marks it (OpenAI Live's timed fragments lose their times on
 the way to frames). The text does: a delta beginning with a capital letter
 right after one ending a sentence (``.``, ``!``, ``?``, ``…`` or a pictograph
 such as an emoji), with no space on either side, begins a new utterance and
-gets a space (:func:`starts_utterance`). Fragments split inside a word never
-look like that; an acronym (``U.S.`` + ``A.``) is kept whole.
+gets a space (:func:`starts_utterance`). Fragments split inside a word
+practically never look like that (a dotted name split at its dot, ``Node.``
++ ``JS``, would); an abbreviation (``U.S.`` + ``A.``) is kept whole. An
+utterance ending without punctuation joined to the next is left as it is.
 
 Pure bookkeeping, bounded: the numbers of the latest responses only.
 """
