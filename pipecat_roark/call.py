@@ -16,6 +16,9 @@ Turn rules (what an experienced Pipecat user expects):
 - An assistant turn is the bot's speech between two user turns. Its text is
   the words the caller heard. A turn the caller cut off is marked
   ``interrupted``; an interruption while the bot was silent is not one.
+- A backchannel ("mhm" from the caller, "Mm-hmm." from the bot while the
+  caller talks) is a short turn of its own, flagged: it neither splits nor
+  cuts the other side's turn, answers nothing and is not what is answered.
 - Turns without any text (a cough the VAD took for speech, bot audio with no
   words) are left out.
 
@@ -44,6 +47,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from . import summary as _summary
+from .heard import starts_utterance
 from .metrics import UsageTotals
 from .models import (
     CallEnded, CallStarted, CallSummary, ErrorRecord, MetricMeasurement, MetricRecord, PerSide, ToolCallRecord,
@@ -122,8 +126,11 @@ class TurnState:
     # delta begins, what heard.py needs of it), to drop words never played.
     deltas: list = field(default_factory=list)
     approximate: bool = False
-    # A short acknowledgement over the other side (UserBackchannelFrame).
+    # A short acknowledgement over the other side (UserBackchannelFrame; for
+    # the bot, the words of a BotBackchannelFrame its TTS spoke).
     backchannel: bool = False
+    # Assistant turns: the user turn (ruled on its words) that opening this one closed.
+    closed_user: Optional["TurnState"] = field(default=None, repr=False)
     interrupted_by: Optional["TurnState"] = field(default=None, repr=False)
     reported: bool = False
 
@@ -335,12 +342,14 @@ class Call:
                 return turn
         return None
 
-    def _new_assistant_turn(self, edge: Edge) -> TurnState:
-        if self._user is not None and (self._user.text_only or self._user.words_first):
+    def _new_assistant_turn(self, edge: Edge, backchannel: bool = False) -> TurnState:
+        self._bot = TurnState("assistant", edge, backchannel=backchannel)
+        if not backchannel and self._user is not None and not self._user.closed \
+                and (self._user.text_only or self._user.words_first):
             # A turn ruled on its words ends when the bot answers: words after
             # that are a new utterance (a late final of a VAD-ruled turn is not).
             self._user.closed = True
-        self._bot = TurnState("assistant", edge)
+            self._bot.closed_user = self._user
         self.turns.append(self._bot)
         return self._bot
 
@@ -359,6 +368,11 @@ class Call:
             return []
         out, self._closed = self._closed, []
         return out
+
+    @property
+    def bot_turn(self) -> Optional[TurnState]:
+        """The assistant turn taking the bot's words now, if any."""
+        return self._bot
 
     @property
     def speaking(self) -> Optional[TurnState]:
@@ -398,20 +412,40 @@ class Call:
         if turn is None:
             return None
         turn.end = Edge(t_ns)
-        if turn is self._bot and self._user is not None and self._user.start_hint_t >= turn.start_hint_t:
-            self._close_bot()  # the caller spoke: the next speech is a new turn
+        if turn is self._bot and (turn.backchannel or (
+                self._user is not None and self._user.start_hint_t >= turn.start_hint_t)):
+            self._close_bot()  # the caller spoke (or this was an acknowledgement): the next speech is a new turn
         return turn
 
-    def bot_text(self, t_ns: int, text: Any, spaced: bool = False, mark: Any = None) -> None:
+    def bot_text(self, t_ns: int, text: Any, spaced: bool = False, mark: Any = None,
+                 backchannel: bool = False) -> Optional[TurnState]:
         """Words of the bot: heard ones when an output transport releases them.
 
         ``mark``: what is known of a speech-to-speech delta (see heard.py).
+        ``backchannel``: words of a bot backchannel ("Mm-hmm." said while the
+        caller talks): an assistant turn of their own, flagged, which answers
+        nothing and takes no other words. Returns a turn opened while the bot
+        was already speaking (its start is to be placed where its words are), else None.
         """
         text = clean_text(text)
         if not text.strip():
-            return
+            return None
+        placed = None
+        bot = self._bot
+        if backchannel and bot is not None and not bot.backchannel:
+            if not bot.parts:
+                # The turn its sound opened (words released with the sound, or after
+                # it, even after the bot stopped: a TTS without word times).
+                self._flag_backchannel(bot)
+            else:
+                self._close_bot()  # another turn is open: the acknowledgement is not part of it
+        elif not backchannel and bot is not None and bot.backchannel:
+            self._close_bot()  # the bot's own words after its acknowledgement: a new turn
         if self._bot is None:
-            self._new_assistant_turn(Edge(t_ns))
+            self._new_assistant_turn(Edge(t_ns), backchannel=backchannel)
+            if self._bot_speaking:
+                self._bot.spoken = True
+                self._speaking = placed = self._bot
         # Pipecat's rule: chunks that carry their own spacing are concatenated,
         # others are joined with a space; a new response is a new sentence.
         joiner = "" if spaced else " "
@@ -420,6 +454,8 @@ class Call:
             last = self._bot.parts[-1] if self._bot.parts else " "
             if spaced and not last[-1:].isspace() and not text[:1].isspace():
                 joiner = " "
+        elif mark is not None and spaced and self._bot.parts and starts_utterance(self._bot.parts[-1], text):
+            joiner = " "  # two utterances of a speech-to-speech service in one response (heard.py)
         at = len(self._bot.parts)
         self._bot.add_text(text if spaced else text.strip(), joiner)
         if mark is not None and len(self._bot.parts) > at:
@@ -427,6 +463,23 @@ class Call:
         if self._bot.first_text_t is None:
             self._bot.first_text_t = t_ns
         self._bot.last_text_t = t_ns
+        if backchannel and self._bot.spoken and self._speaking is not self._bot:
+            self._close_bot()  # its sound is over (the words came after it): it takes no more
+        return placed
+
+    def _flag_backchannel(self, turn: TurnState) -> None:
+        turn.backchannel = True
+        if turn.closed_user is not None:
+            turn.closed_user.closed = False  # the caller's turn goes on: nothing answered it
+            turn.closed_user = None
+
+    def bot_backchannel_late(self, turn: TurnState) -> None:
+        """The words that began ``turn`` turn out to be a bot backchannel (told after they were released)."""
+        if turn.role != "assistant" or turn.backchannel:
+            return
+        self._flag_backchannel(turn)
+        if turn is self._bot and not (self._bot_speaking and self._speaking is turn):
+            self._close_bot()
 
     def backchannel(self, role: str, t_ns: int, text: Any, user_id: Any = None) -> Optional[TurnState]:
         """A backchannel: its own short turn, which neither ends nor cuts the other side's."""
@@ -477,8 +530,8 @@ class Call:
         the bot off only if the bot was speaking. A cut turn is closed: what
         the bot says next is a new turn."""
         bot = self._speaking
-        if not self._bot_speaking or bot is None or bot is not self._bot:
-            return
+        if not self._bot_speaking or bot is None or bot is not self._bot or bot.backchannel:
+            return  # (a bot backchannel is spoken through interruptions unless made interruptible)
         bot.interrupted = True
         bot.interrupted_t, bot.interrupted_pos = t_ns, pos
         user = self._user
@@ -655,7 +708,7 @@ class Call:
 
     def response_latency_ms(self, turn: TurnState, prev: Optional[TurnState]) -> Optional[int]:
         """Caller's speech end -> bot's first sound, for a turn that answers the caller."""
-        if turn.role != "assistant" or prev is None or prev.role != "user":
+        if turn.role != "assistant" or turn.backchannel or prev is None or prev.role != "user":
             return None
         if turn.user_end_pos is not None and turn.start.pos is not None:
             ms = self._dur_ms(turn.user_end_pos, turn.start.pos, None, None)

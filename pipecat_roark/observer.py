@@ -23,6 +23,7 @@ from collections import OrderedDict
 from typing import Any, Optional
 
 from pipecat.frames.frames import (
+    AggregatedTextFrame,
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
     CancelFrame,
@@ -34,6 +35,7 @@ from pipecat.frames.frames import (
     InterruptionFrame,
     LLMFullResponseStartFrame,
     MetricsFrame,
+    SpeechOutputAudioRawFrame,
     StartFrame,
     StopFrame,
     TranscriptionFrame,
@@ -98,13 +100,16 @@ _OBSERVED = (
     BotStartedSpeakingFrame,
     BotStoppedSpeakingFrame,
     TTSTextFrame,
+    AggregatedTextFrame,  # Pipecat >= 1.13: the segment a TTS speaks for a BotBackchannelFrame
     InterruptionFrame,
     EndFrame,
     CancelFrame,
     StopFrame,
 ) + ((LLMServiceMetadataFrame,) if LLMServiceMetadataFrame is not None else ()) + _NEW_FRAMES
 #: Looked at once a speech-to-speech service is seen (its text runs ahead of its audio).
-_S2S_OBSERVED = (TTSAudioRawFrame, LLMFullResponseStartFrame)
+_S2S_OBSERVED = (TTSAudioRawFrame, SpeechOutputAudioRawFrame, LLMFullResponseStartFrame)
+#: A speech-to-speech service's audio: TTS-like (OpenAI Realtime) or one continuous stream (OpenAI Live).
+_S2S_AUDIO = (TTSAudioRawFrame, SpeechOutputAudioRawFrame)
 _SUPPORTS_FIRST_PUSH = "observe_every_push" in inspect.signature(BaseObserver.__init__).parameters
 _DEDUPE_SIZE = 512
 #: Events user code can subscribe to with ``@roark.event_handler(name)``.
@@ -533,12 +538,22 @@ class RoarkObserver(BaseObserver):
             if getattr(frame, "is_realtime_service", False):
                 session.realtime_service()
                 self._watch_service_output()
-        elif isinstance(frame, TTSAudioRawFrame) or isinstance(frame, LLMFullResponseStartFrame):
+        elif isinstance(frame, _S2S_AUDIO) or isinstance(frame, LLMFullResponseStartFrame):
             if _class_kind(data.source) == "llm":
                 if isinstance(frame, LLMFullResponseStartFrame):
                     session.service_response_started()
                 elif frame.sample_rate:
-                    session.service_audio(len(frame.audio) / 2 / (frame.num_channels or 1) / frame.sample_rate)
+                    session.service_audio(frame.audio, frame.sample_rate, frame.num_channels or 1)
+        elif isinstance(frame, AggregatedTextFrame) and (
+                getattr(frame, "text_type", None) == "backchannel"
+                or session.is_bot_backchannel(getattr(frame, "segment_id", None))):
+            # Pipecat >= 1.13: a BotBackchannelFrame as its TTS speaks it. The TTS pushes
+            # the segment (text_type "backchannel") ahead of its words, which are
+            # typed "word" when the TTS reports word times and name the segment. The
+            # BotBackchannelFrame itself is only a request: without a TTS nothing is said.
+            session.bot_backchannel_text(frame.id)
+            if isinstance(frame, TTSTextFrame) and not self._capture.started:
+                self._handle_without_recorder(frame, data)
         elif isinstance(frame, TTSTextFrame) and _class_kind(data.source) == "llm":
             # Words straight from a speech-to-speech service, ahead of the audio
             # they belong to: counted to estimate what a barge-in left unplayed.
@@ -571,7 +586,8 @@ class RoarkObserver(BaseObserver):
         t = data.timestamp
         session = self._session
         if isinstance(frame, TTSTextFrame):
-            session.bot_text(t, frame.text, bool(getattr(frame, "includes_inter_frame_spaces", False)))
+            session.bot_text(t, frame.text, bool(getattr(frame, "includes_inter_frame_spaces", False)),
+                             frame_id=frame.id)
         elif data.direction != FrameDirection.DOWNSTREAM:
             return  # broadcast frames: count the downstream copy only
         elif isinstance(frame, UserStartedSpeakingFrame):

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict, deque
 from typing import Any, Callable, Optional
 
 from loguru import logger
@@ -41,6 +42,9 @@ from .timeline import BOT, GAP_BLOCKS, USER, Timeline
 
 #: How long the end of a call waits for the user's event handlers.
 EVENT_HANDLER_GRACE_SECS = 2.0
+#: Bot backchannel words remembered (by frame id) until released, and words released lately.
+MAX_BACKCHANNEL_IDS = 64
+RELEASED_KEPT = 16
 
 
 class CallLog:
@@ -130,6 +134,9 @@ class CallSession:
         self._interruptions_signalled = False
         #: What a speech-to-speech service produced (text ahead of audio), per response.
         self.service_output = ServiceOutput()
+        #: Text frames of bot backchannels not released yet, and the last words released (frame id, turn).
+        self._bot_backchannel_ids: OrderedDict[int, None] = OrderedDict()
+        self._released: deque = deque(maxlen=RELEASED_KEPT)
         #: Speaking frames for the caller came in this call (else the left channel tells).
         self._user_frames = False
         self._bot_stopped_at: Optional[int] = None  # the bot track's position at the last "stopped"
@@ -241,8 +248,31 @@ class CallSession:
         if self.service_output.active and frame_id is not None:
             delta = self.service_output.delta(frame_id)
             mark = (delta, head) if delta is not None else None
-        self.call.bot_text(t_ns, text, spaced, mark)
+        bc = self._bot_backchannel_ids
+        backchannel = bool(bc) and frame_id in bc
+        opened = self.call.bot_text(t_ns, text, spaced, mark, backchannel=backchannel)
+        if opened is not None:  # a turn opened mid-sound: it starts where its words were released
+            self._hint(Hint(BOT, "start", t_ns, head, head, target=opened), head)
+        turn = self.call.bot_turn
+        if frame_id is not None and turn is not None:
+            self._released.append((frame_id, turn, len(turn.parts) == 1))
         self._report_turns()
+
+    def is_bot_backchannel(self, frame_id: Optional[int]) -> bool:
+        return frame_id is not None and frame_id in self._bot_backchannel_ids
+
+    def bot_backchannel_text(self, frame_id: int) -> None:
+        """A TTS pushed text of a bot backchannel (its segment, or words of it): when the
+        output transport releases those words, they are a backchannel."""
+        for fid, turn, first in self._released:
+            if fid == frame_id:  # released before this was known (the observer runs behind)
+                if first:  # its words opened the turn: the turn is the acknowledgement
+                    self.call.bot_backchannel_late(turn)
+                    self._report_turns()
+                return
+        self._bot_backchannel_ids[frame_id] = None
+        while len(self._bot_backchannel_ids) > MAX_BACKCHANNEL_IDS:
+            self._bot_backchannel_ids.popitem(last=False)
 
     def interruption(self, t_ns: int, head: Optional[int] = None) -> None:
         self._interruptions_signalled = True
@@ -276,8 +306,9 @@ class CallSession:
         """A speech-to-speech service pushed a text delta (ahead of its audio, maybe)."""
         self.service_output.text(frame_id, text)
 
-    def service_audio(self, secs: float) -> None:
-        self.service_output.audio(secs)
+    def service_audio(self, pcm: bytes, sample_rate: int, num_channels: int = 1) -> None:
+        """Audio a speech-to-speech service produced (its seconds of speech are counted)."""
+        self.service_output.audio(pcm, sample_rate, num_channels)
 
     def service_response_started(self) -> None:
         self.service_output.response_started()
@@ -330,17 +361,28 @@ class CallSession:
         head = own[0][1][1]
         if resp is None or head is None:
             return
+        rate = self.service_output.speaking_rate(last)
+        resp.cut = True  # from now on its ratio is not the bot's speaking rate
         onset = tl.first_voiced_at_or_after(BOT, head)
         onset = head if onset is None or onset > turn.end.pos else onset
-        n = heard_count([m[0] for _, m in own], (turn.end.pos - onset) / tl.sample_rate, resp)
+        n = heard_count([m[0] for _, m in own], self._speech_secs(BOT, onset, turn.end.pos), rate)
         if n is not None and n < len(own):
             self.call.keep_heard(turn, own[n][0])
+
+    def _speech_secs(self, side: int, start: int, end: int) -> float:
+        """Seconds of speech (voiced 10 ms blocks) on one channel of the recording, [start, end)."""
+        tl = self._timeline
+        if tl is None or end <= start:
+            return 0.0
+        b = tl.block
+        runs = tl.speech_runs(side, start // b, -(-end // b), 0)
+        return sum(e - s for s, e in runs) * b / tl.sample_rate
 
     def _read_interruption(self, turn: TurnState, hint: Hint) -> None:
         """No InterruptionFrame in this call: the caller's sound over the bot's, then the bot
         stopping soon after, is a barge-in (full-duplex speech-to-speech services)."""
         tl = self._timeline
-        if tl is None or turn.interrupted or turn.start.pos is None or turn.end is None or turn.end.pos is None:
+        if tl is None or turn.interrupted or turn.backchannel or turn.start.pos is None or turn.end is None or turn.end.pos is None:
             return
         onset = caller_over_bot(tl, turn.start.pos, turn.end.pos)
         if onset is not None:

@@ -14,15 +14,22 @@ that also pushes, where a real bot would:
   keeps talking (no interruption);
 - ``OutputDTMFFrame`` ("12") after the bot's turn.
 
-The payload fields for the new records are proposals (``models.py``):
-``Turn.backchannel`` and ``CallEnded.events`` (:class:`TimelineEvent`).
-On 0.0.108 none of these frames exist; the module is skipped there.
+And a cascaded call (:mod:`pipecat_roark.testing.scenario`: real STT/LLM/TTS
+service classes, output transport) where the app pushes a
+``BotBackchannelFrame("Mm-hmm.")`` while the caller talks: the TTS speaks it
+(a segment typed ``"backchannel"``, then its words), the output transport
+plays it over the caller. With word timestamps the words are typed
+``"word"``, name the segment, and are released as the sound starts (with or
+just before ``BotStartedSpeakingFrame``: the hint early or exact); without,
+one text frame typed ``"backchannel"`` comes after its audio (the hint late,
+just before ``BotStoppedSpeakingFrame``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import numpy as np
 import pytest
@@ -34,6 +41,7 @@ pytestmark = pytest.mark.skipif(not PIPECAT_1X, reason="frames added in Pipecat 
 if PIPECAT_1X:
     from pipecat.audio.dtmf.types import KeypadEntry
     from pipecat.frames.frames import (
+        BotBackchannelFrame,
         BotStartedSpeakingFrame,
         BotStoppedSpeakingFrame,
         EagerEndOfTurnCancelFrame,
@@ -57,6 +65,7 @@ if PIPECAT_1X:
     from pipecat_roark import RoarkObserver
     from pipecat_roark._compat import EndWorkerFrame, PipelineParams, PipelineWorker, WorkerRunner
     from pipecat_roark.devserver.server import DevServer
+    from pipecat_roark.testing.scenario import CallerTurn, CallScript, build_call, run_call
 
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
@@ -196,3 +205,88 @@ def test_dtmf_keypresses_are_timeline_events(call):
     assert [(e["direction"], e["data"]["digits"]) for e in events] == [("inbound", "5"), ("outbound", "12")]
     assert abs(events[0]["audioOffsetMs"] - 80 * 20) <= 50
     assert abs(events[1]["audioOffsetMs"] - 200 * 20) <= 50
+
+
+# --------------------------------------------------------------------------- #
+# BotBackchannelFrame through a real TTS and output transport
+# --------------------------------------------------------------------------- #
+
+#: The caller's "Actually, wait, can you also change the address?" (2.95 s) starts at 2.6 s;
+#: the app asks for "Mm-hmm." 1.3 s into it.
+BC_CALLER_MS = 2600
+BC_AT_SECS = 3.9
+BC_REPLY = "Sure, go ahead."
+
+
+async def _run_backchannel(data_dir, word_timestamps: bool):
+    async with DevServer(data_dir=data_dir, port=0, api_key=API_KEY) as server:
+        roark = RoarkObserver(agent_id="bot-backchannel", api_key=API_KEY, base_url=server.base_url)
+        script = CallScript(greeting="Acme support, how can I help?",
+                            turns=[CallerTurn("change_address", BC_CALLER_MS, reply=BC_REPLY)])
+        call = build_call(script, audio_processor=roark.audio_processor, observers=[roark],
+                          tts_word_timestamps=word_timestamps)
+
+        async def acknowledge():
+            inp = call.transport.input()
+            await inp.stream_started.wait()
+            await asyncio.sleep(max(0.0, inp.stream_t0_monotonic + BC_AT_SECS - time.monotonic()))
+            await call.worker.queue_frames([BotBackchannelFrame("Mm-hmm.")])
+
+        task = asyncio.create_task(acknowledge())
+        result = await run_call(call)
+        await task
+        rec = server.store.get_call(roark.pipecat_call_id)
+        pcm = np.frombuffer(server.store.pcm(roark.pipecat_call_id), dtype="<i2").reshape(-1, 2)
+        return result, rec, pcm, rec.ended["recordingSampleRate"]
+
+
+@pytest.fixture(scope="module", params=[True, False], ids=["word-timestamps", "text-after-audio"])
+def bc_call(request, tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ROARK_SPOOL_DIR", str(tmp_path_factory.mktemp("spool")))
+        for name in ("ROARK_API_KEY", "ROARK_BASE_URL", "ROARK_INTEGRATION_ID", "ROARK_OBSERVABILITY_ENABLED"):
+            mp.delenv(name, raising=False)
+        return asyncio.run(_run_backchannel(tmp_path_factory.mktemp("roark"), request.param))
+
+
+def test_bot_backchannel_was_spoken_over_the_caller(bc_call):
+    result, rec, pcm, rate = bc_call
+    assert result.ended_by == "end" and result.script_completed and rec.problems == []
+    bot = sound_spans(pcm[:, 1], rate)
+    caller = sound_spans(pcm[:, 0], rate)
+    assert len(bot) == 3 and len(caller) == 1, (bot, caller)
+    assert caller[0][0] < bot[1][0] and bot[1][1] < caller[0][1]  # within the caller's speech
+    # The TTS spoke it: a segment typed "backchannel", and words of it (typed "word"
+    # and naming the segment when the TTS reports word times).
+    ev = result.call.events.events
+    seg = {e.frame.id for e in ev if e.kind == "AggregatedTextFrame" and e.frame.text_type == "backchannel"}
+    words = {e.frame.text for e in ev if e.kind == "TTSTextFrame" and e.source.startswith("ScriptedTTSService")
+             and (e.frame.text_type == "backchannel" or e.frame.segment_id in seg)}
+    assert len(seg) == 1 and words == {"Mm-hmm."}, (seg, words)
+
+
+def test_bot_backchannel_is_a_flagged_turn_on_its_sound(bc_call):
+    _, rec, pcm, rate = bc_call
+    turns = rec.ended["transcript"]
+    got = [(t["role"], t["content"], t.get("backchannel")) for t in turns]
+    assert got == [("assistant", "Acme support, how can I help?", None),
+                   ("user", "Actually, wait, can you also change the address?", None),
+                   ("assistant", "Mm-hmm.", True),
+                   ("assistant", BC_REPLY, None)], got
+    bc = turns[2]
+    span = sound_spans(pcm[:, 1], rate)[1]
+    assert abs(bc["audioOffsetMs"] - span[0]) <= 50 and abs(bc["endAudioOffsetMs"] - span[1]) <= 50, (bc, span)
+    assert not bc.get("interrupted") and "responseLatencyMs" not in bc
+
+
+def test_bot_backchannel_neither_splits_the_callers_turn_nor_is_the_reply(bc_call):
+    _, rec, pcm, rate = bc_call
+    turns = rec.ended["transcript"]
+    caller = sound_spans(pcm[:, 0], rate)[0]
+    user = [t for t in turns if t["role"] == "user"]
+    assert len(user) == 1
+    assert abs(user[0]["audioOffsetMs"] - caller[0]) <= 50 and abs(user[0]["endAudioOffsetMs"] - caller[1]) <= 50
+    reply = turns[3]
+    start = sound_spans(pcm[:, 1], rate)[2][0]
+    assert abs(reply["audioOffsetMs"] - start) <= 50
+    assert abs(reply["responseLatencyMs"] - (start - caller[1])) <= 50, reply

@@ -132,11 +132,6 @@ def test_user_turns_sit_on_the_callers_speech(outcome):
         assert abs(turn["audioOffsetMs"] - s) <= 50 and abs(turn["endAudioOffsetMs"] - e) <= 50, turn
 
 
-@pytest.mark.xfail(strict=True, reason="known limit (README, Speech-to-speech models): OpenAI Live streams its "
-                   "audio as one continuous SpeechOutputAudioRawFrame stream, silence included, so the rate at which "
-                   "an utterance speaks its words is not known and heard.py cannot drop 'expédiée.' (released ahead "
-                   "of audio never produced); its utterance start frames come with their first words, so two "
-                   "utterances in one turn are joined with no space ('🔎Commande')")
 def test_assistant_turns_hold_the_words_heard(outcome):
     got = [collapse(t["content"]) for t in outcome.role("assistant")]
     assert got in expected_assistant(outcome), ACCEPTED_SPLITS
@@ -150,8 +145,6 @@ def test_cut_turn_is_flagged_and_ends_where_the_audio_stopped(outcome):
     assert all(not t.get("interrupted") for t in outcome.turns if t is not cut[0])
 
 
-@pytest.mark.xfail(strict=True, reason="known limit (see test_assistant_turns_hold_the_words_heard): without "
-                   "the service's per-utterance audio the cut turn is not trimmed, so not flagged approximate")
 def test_cut_turn_with_text_ahead_is_flagged_approximate(outcome):
     cut = [t for t in outcome.role("assistant") if t.get("interrupted") or "quatre" in t["content"]]
     assert cut and cut[0].get("approximate") is True

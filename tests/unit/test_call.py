@@ -383,3 +383,126 @@ def test_closed_assistant_turns_are_reported_once():
     (turn,) = c.take_closed()
     report = c.turn_report(turn)
     assert report["content"] == "Ok" and report["userContent"] == "yes" and report["responseLatencyMs"] == 1000
+
+
+# -- bot backchannels (words of a BotBackchannelFrame, Pipecat >= 1.13) ----------
+
+
+def _caller_then_backchannel(text_at: str, words_first_user: bool = False):
+    """Greeting, then the caller talks; the bot says "Mm-hmm." over them; then the reply."""
+    c = new_call()
+    c.bot_started(int(0.1 * S), pos=1600)
+    c.bot_text(int(0.2 * S), "Hello!")
+    c.bot_stopped(int(1.0 * S), pos=16000)
+    if words_first_user:
+        c.transcription(int(2.0 * S), "I want to")  # the STT's words rule the turn
+        c.user_started(int(2.01 * S), pos=32000)
+    else:
+        c.user_started(int(2.0 * S), pos=32000)
+    # The words released a moment before the bot reports speaking (early), with it, or
+    # after its audio (late: a TTS without word times), even after it stopped.
+    if text_at == "early":
+        c.bot_text(int(3.0 * S), "Mm-hmm.", backchannel=True)
+    c.bot_started(int(3.0 * S), pos=48000)
+    if text_at == "exact":
+        c.bot_text(int(3.0 * S), "Mm-hmm.", backchannel=True)
+    if text_at == "late":
+        c.bot_text(int(3.35 * S), "Mm-hmm.", backchannel=True)
+    c.bot_stopped(int(3.4 * S), pos=54400)
+    if text_at == "after_stop":
+        c.bot_text(int(3.45 * S), "Mm-hmm.", backchannel=True)
+    if words_first_user:  # the rest of the caller's words, before the STT rules the end
+        c.transcription(int(4.4 * S), "change my address")
+        c.user_stopped(int(4.5 * S), pos=72000)
+    else:
+        c.user_stopped(int(4.5 * S), pos=72000)
+        c.transcription(int(4.6 * S), "I want to change my address")
+    c.bot_started(int(5.0 * S), pos=80000, user_end=72000)
+    c.bot_text(int(5.1 * S), "Sure, go ahead.")
+    c.bot_stopped(int(6.0 * S), pos=96000)
+    return c
+
+
+def test_bot_backchannel_is_its_own_turn_answering_nothing_and_splitting_nothing():
+    for text_at in ("early", "exact", "late", "after_stop"):
+        for words_first_user in (False, True):
+            p = ended(_caller_then_backchannel(text_at, words_first_user))
+            got = [(t["role"], t["content"], t.get("backchannel")) for t in p["transcript"]]
+            assert got == [("assistant", "Hello!", None), ("user", "I want to change my address", None),
+                           ("assistant", "Mm-hmm.", True), ("assistant", "Sure, go ahead.", None)], \
+                (text_at, words_first_user, got)
+            bc, reply = p["transcript"][2], p["transcript"][3]
+            assert (bc["audioOffsetMs"], bc["endAudioOffsetMs"]) == (3000, 3400)
+            assert "responseLatencyMs" not in bc and not bc.get("interrupted")
+            assert reply["audioOffsetMs"] == 5000 and reply["responseLatencyMs"] == 500
+
+
+def test_bot_backchannel_is_not_cut_by_an_interruption():
+    c2 = new_call()
+    c2.user_started(int(1.0 * S), pos=16000)
+    c2.bot_started(int(2.0 * S), pos=32000)
+    c2.bot_text(int(2.01 * S), "Mm-hmm.", backchannel=True)
+    c2.interruption(int(2.1 * S), pos=33600)  # a new user turn while it plays: it goes on
+    c2.bot_stopped(int(2.4 * S), pos=38400)
+    bc = [t for t in ended(c2)["transcript"] if t["role"] == "assistant"]
+    assert len(bc) == 1 and bc[0]["backchannel"] is True and not bc[0].get("interrupted")
+    assert bc[0]["endAudioOffsetMs"] == 2400
+
+
+def test_bot_backchannel_told_after_its_words_were_released():
+    c = new_call()
+    c.user_started(int(1.0 * S), pos=16000)
+    c.bot_started(int(2.0 * S), pos=32000)
+    c.bot_text(int(2.01 * S), "Mm-hmm.")  # not known as a backchannel yet
+    turn = c.bot_turn
+    c.bot_stopped(int(2.4 * S), pos=38400)
+    c.bot_backchannel_late(turn)
+    c.user_stopped(int(3.0 * S), pos=48000)
+    c.bot_started(int(3.5 * S), pos=56000)
+    c.bot_text(int(3.6 * S), "Sure.")
+    c.bot_stopped(int(4.0 * S), pos=64000)
+    got = [(t["role"], t["content"], t.get("backchannel")) for t in ended(c)["transcript"]]
+    assert got == [("user", "", None), ("assistant", "Mm-hmm.", True), ("assistant", "Sure.", None)] or \
+        got == [("assistant", "Mm-hmm.", True), ("assistant", "Sure.", None)]
+
+
+def test_bot_backchannel_words_while_the_bot_speaks_open_a_turn_of_their_own():
+    c = new_call()
+    c.bot_started(int(1.0 * S), pos=16000)
+    c.bot_text(int(1.1 * S), "Let me check.")
+    opened = c.bot_text(int(1.5 * S), "Mm-hmm.", backchannel=True)  # same sound, no stop between
+    assert opened is not None and opened.backchannel and c.speaking is opened
+    c.bot_stopped(int(2.0 * S), pos=32000)
+    got = [(t["role"], t["content"], t.get("backchannel")) for t in ended(c)["transcript"]]
+    assert got == [("assistant", "Let me check.", None), ("assistant", "Mm-hmm.", True)]
+
+
+def _session():
+    from pipecat_roark.session import CallLog, CallSession
+    s = CallSession("c1", None, delivery=None, log=CallLog("c1"), fire=lambda *a: None,
+                    has_handlers=lambda name: False, warn_once=lambda key, msg: None)
+    s.call.start(0, 1_800_000_000.0)
+    return s
+
+
+def test_session_tells_bot_backchannel_words_known_before_or_after_their_release():
+    """The observer (its own queue) may learn that words are a backchannel after the
+    recorder (inline) saw them released: the turn they opened is flagged then."""
+    for told_first in (True, False):
+        s = _session()
+        s.user_started(int(1.0 * S))
+        if told_first:
+            s.bot_backchannel_text(500)  # the TTS's backchannel segment...
+            assert s.is_bot_backchannel(500)
+            s.bot_backchannel_text(501)  # ...and its word, which names it
+        s.bot_started(int(2.0 * S))
+        s.bot_text(int(2.01 * S), "Mm-hmm.", True, frame_id=501)
+        if not told_first:
+            s.bot_backchannel_text(501)
+        s.bot_stopped(int(2.4 * S))
+        s.user_stopped(int(3.0 * S))
+        s.bot_started(int(3.5 * S))
+        s.bot_text(int(3.6 * S), "Sure.", True, frame_id=502)
+        s.bot_stopped(int(4.0 * S))
+        bots = [(t.content, t.backchannel) for t in s.call.turns if t.role == "assistant"]
+        assert bots == [("Mm-hmm.", True), ("Sure.", False)], (told_first, bots)
