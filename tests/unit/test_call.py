@@ -383,3 +383,34 @@ def test_closed_assistant_turns_are_reported_once():
     (turn,) = c.take_closed()
     report = c.turn_report(turn)
     assert report["content"] == "Ok" and report["userContent"] == "yes" and report["responseLatencyMs"] == 1000
+
+
+def test_barge_in_latency_when_the_service_interrupts_with_no_user_turn_frame():
+    """Gemini Live: an InterruptionFrame from the service, the caller's turn made later from its
+    transcript and placed on the left channel; the latency runs from that placement, not the frame."""
+    c = new_call()
+    c.bot_started(3 * S, 48000)
+    c.bot_text(int(3.1 * S), "Let me tell you")
+    c.interruption(int(4.05 * S), 64800)  # the service's `interrupted`, 50 ms after the caller's onset
+    c.bot_stopped(int(4.1 * S), 65600)  # the bot's sound stopped 100 ms after the onset
+    c.transcription(int(5.5 * S), "stop")  # late, buffered into a sentence
+    user = [t for t in c.turns if t.role == "user"][0]
+    c.set_start(user, Edge(int(4.0 * S), 64000))  # where the session's edges put it: the caller's onset
+    c.set_end(user, Edge(int(4.5 * S), 72000))
+    t = ended(c)["transcript"]
+    assert [x["role"] for x in t] == ["assistant", "user"]
+    assert t[0]["interrupted"] is True and t[0]["bargeInLatencyMs"] == 100
+
+
+def test_barge_in_latency_ignores_a_caller_turn_that_began_before_the_bot():
+    c = new_call()
+    c.bot_started(3 * S, 48000)
+    c.bot_text(int(3.1 * S), "Let me tell you")
+    c.interruption(int(4.05 * S), 64800)
+    c.bot_stopped(int(4.1 * S), 65600)
+    c.transcription(int(5.5 * S), "stop")
+    user = [t for t in c.turns if t.role == "user"][0]
+    c.set_start(user, Edge(int(2.5 * S), 40000))  # began before the bot: not a caller over it
+    t = ended(c)["transcript"]
+    bot = [x for x in t if x["role"] == "assistant"][0]
+    assert bot["interrupted"] is True and bot["bargeInLatencyMs"] == 50  # from the interruption itself
