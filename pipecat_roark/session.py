@@ -362,6 +362,7 @@ class CallSession:
             return
         span = edges.place_utterance(USER, min(head, tl.pos(USER)))
         if span is None:
+            self.call.join_previous_user(turn)  # no new speech of the caller: more words of the last
             return
         rate = tl.sample_rate
         at = lambda pos: t_ns + int((pos - head) * 1e9 / rate)  # noqa: E731
