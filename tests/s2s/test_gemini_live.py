@@ -71,12 +71,13 @@ from tests.s2s.truth import find_exact
 
 SVC = "GeminiLiveLLMService"
 TEXT_LEAD_SECS = 0.3
+USER_TEXTS = ["Hi. I'd like to check my order status.", "It's order number four two seven.", "Thanks, that's all"]
 
 
 @pytest.fixture(scope="module")
 def outcome(tmp_path_factory):
     # Gemini's output transcription runs ahead of its audio: 0.3 s more than the script's leads.
-    return common.run_once(tmp_path_factory, "gemini_live", {"text_lead_secs": TEXT_LEAD_SECS})
+    return common.run_once(tmp_path_factory, "gemini_live", {"text_lead_secs": TEXT_LEAD_SECS}, scripts.SENTENCES)
 
 
 # --------------------------------------------------------------------------- #
@@ -102,7 +103,7 @@ def test_the_fake_played_the_whole_script(outcome):
     n = min(len(got), len(caller) - offset)
     assert 0 <= offset < 24000 and np.array_equal(got[:n], caller[offset:offset + n])
     # Its VAD found the three utterances; each transcript went out after its reply's audio started.
-    assert len(t.utterances) == 3
+    assert len(t.utterances) == 3 and expected_user_texts(scripts.SENTENCES) == USER_TEXTS
     for u in t.utterances:
         assert u.transcript_at > min(r.first_audio_at for r in t.responses if r.utterance == u.index)
     # The barge-in cut the tool's follow-up mid-generation.
@@ -130,10 +131,13 @@ def test_frames_seen_by_observer_and_recorder(outcome):
     at_rec = {p.kind for p in frames.reaching(ps, rec)}
     assert "TranscriptionFrame" not in at_rec
     assert {"TTSTextFrame", "InterruptionFrame", "BotStoppedSpeakingFrame", "FunctionCallResultFrame"} <= at_rec
-    # One transcript per sentence, each after its reply's audio started.
+    # One transcript per sentence (text with no sentence mark: 0.5 s after its last fragment),
+    # each after its reply's audio started.
     t = outcome.call.truth
     tr = [p for p in ps if p.kind == "TranscriptionFrame"]
-    assert [p.text for p in tr] == expected_user_texts()
+    assert [p.text for p in tr] == ["Hi.", " I'd like to check my order status.", USER_TEXTS[1], USER_TEXTS[2]]
+    assert tr[3].secs - outcome.call.stream_secs_at_monotonic(t.utterances[2].transcript_at) > 0.45
+    tr = [tr[0], tr[2], tr[3]]
     for p, u in zip(tr, t.utterances):
         first_audio = min(r.first_audio_at for r in t.responses if r.utterance == u.index)
         assert p.secs > outcome.call.stream_secs_at_monotonic(first_audio)
@@ -173,7 +177,7 @@ def test_call_delivered_with_a_complete_recording(outcome):
 
 
 def test_user_turns_have_the_transcripts(outcome):
-    assert [t["content"] for t in outcome.role("user")] == expected_user_texts()
+    assert [t["content"] for t in outcome.role("user")] == USER_TEXTS
     assert all("interrupted" not in t for t in outcome.role("user"))
 
 
