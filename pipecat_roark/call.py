@@ -317,22 +317,23 @@ class Call:
             turn.language = clean_text(getattr(language, "value", language), 64)
         return created
 
-    def join_previous_user(self, turn: TurnState) -> bool:
+    def join_previous_user(self, turn: TurnState) -> Optional[TurnState]:
         """``turn``, just made from a transcript that the recording places on no new utterance,
         holds more words of the caller's last placed one (Gemini Live sends a transcript per
-        sentence, the later ones after the reply began): its words go there and it is dropped."""
+        sentence, the later ones after the reply began): its words go there and it is dropped.
+        Returns the turn joined, or None."""
         if not turn.text_only or not self.turns or self.turns[-1] is not turn:
-            return False
+            return None
         prev = next((t for t in reversed(self.turns[:-1]) if t.role == "user" and not t.backchannel), None)
         if prev is None or prev.start.pos is None or prev.text_only:
-            return False
+            return None
         self.turns.pop()
         for i, part in enumerate(p for p in turn.parts if p):
             prev.add_text(part, " " if i == 0 else "")
         prev.last_text_t = turn.last_text_t
         if self._user is turn:
             self._user = prev
-        return True
+        return prev
 
     def _earliest_wordless(self, t_ns: int) -> Optional[TurnState]:
         """The first user turn (in the order ruled) that has no words yet and began by ``t_ns``."""
