@@ -106,15 +106,20 @@ class GeminiLiveFake:
         reply_delay_secs: From the VAD's stop to the reply's first message.
         text_lead_secs: Added to every ``Say.text_lead_secs``: the output
             transcription runs this much further ahead of the audio.
+        transcribe_while_speaking: Send the caller's fragments while they
+            speak too (one every 0.35 s from 0.4 s after the VAD's start; the
+            last ones after the stop, 0.15 s apart from 0.3 s on), as the API
+            can: a sentence may then reach the pipeline mid-utterance.
     """
 
     def __init__(self, script: RealtimeScript, *, reply_delay_secs: float = 0.25, text_lead_secs: float = 0.0,
-                 host: str = "127.0.0.1"):
+                 transcribe_while_speaking: bool = False, host: str = "127.0.0.1"):
         self.script = script
         self.truth = Truth()
         self._host = host
         self._reply_delay = reply_delay_secs
         self._extra_lead = text_lead_secs
+        self._while_speaking = transcribe_while_speaking
         self._server = None
         self._client_ssl = None
         self.port: Optional[int] = None
@@ -245,6 +250,8 @@ class GeminiLiveFake:
                 u = UtteranceTruth(index=len(self.truth.utterances), start_sample=sample,
                                    started_at=time.monotonic())
                 self.truth.utterances.append(u)
+                if self._while_speaking and u.index < len(self.script.heard):
+                    self._spawn(self._transcribe(u, self.script.heard[u.index]))
                 if self._active is not None:
                     await self._interrupt()
             else:
@@ -257,7 +264,8 @@ class GeminiLiveFake:
         if heard is None:
             self.truth.problems.append(f"unscripted utterance {u.index}")
             return
-        self._spawn(self._transcribe(u, heard))
+        if not self._while_speaking:
+            self._spawn(self._transcribe(u, heard))
         if heard.reply is not None:
             self._spawn(self._reply_later(u.index, heard.reply))
 
@@ -268,13 +276,28 @@ class GeminiLiveFake:
     async def _transcribe(self, u: UtteranceTruth, heard: Heard) -> None:
         words = heard.transcript.split(" ")
         pieces = [" ".join(words[k:k + 2]) for k in range(0, len(words), 2)]
-        assert u.stopped_at is not None
-        first = u.stopped_at + heard.transcript_delay_secs - 0.15 * (len(pieces) - 1)
-        for k, piece in enumerate(pieces):
-            await asyncio.sleep(max(0.0, first + 0.15 * k - time.monotonic()))
-            await self._send({"serverContent": {"inputTranscription": {"text": piece if k == 0 else " " + piece}}})
+        k = 0
+        if self._while_speaking:
+            while k < len(pieces) - 1:
+                await asyncio.sleep(max(0.0, u.started_at + 0.4 + 0.35 * k - time.monotonic()))
+                if u.stopped_at is not None:
+                    break
+                await self._fragment(pieces, k)
+                k += 1
+            while u.stopped_at is None:
+                await asyncio.sleep(0.02)
+            first = u.stopped_at + 0.3
+        else:
+            assert u.stopped_at is not None
+            first = u.stopped_at + heard.transcript_delay_secs - 0.15 * (len(pieces) - 1)
+        for n, j in enumerate(range(k, len(pieces))):
+            await asyncio.sleep(max(0.0, first + 0.15 * n - time.monotonic()))
+            await self._fragment(pieces, j)
         u.transcript_at = time.monotonic()
         self._check_done()
+
+    async def _fragment(self, pieces: list[str], k: int) -> None:
+        await self._send({"serverContent": {"inputTranscription": {"text": pieces[k] if k == 0 else " " + pieces[k]}}})
 
     # ------------------------------------------------------------------ #
     # what the model says
