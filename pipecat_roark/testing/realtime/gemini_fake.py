@@ -24,7 +24,8 @@ way the Gemini Developer API behaves as that service uses it:
   with ``usageMetadata`` (token counts by modality).
 - The caller's words: ``inputTranscription`` fragments of two words, the last
   ``Heard.transcript_delay_secs`` after the VAD's stop, 0.15 s apart (the
-  service buffers them into sentences).
+  service buffers them into sentences); with ``transcribe_while_speaking``
+  also during the utterance.
 - ``toolResponse`` -> the scripted follow-up of the call's reply.
 
 Everything received and produced is kept in :attr:`GeminiLiveFake.truth`
