@@ -28,7 +28,7 @@ class Recording:
                                    delivery=delivery, log=CallLog("c1"), fire=lambda *a, **k: None,
                                    has_handlers=lambda name: False, warn_once=lambda *a: None)
         self.tl = Timeline(RATE)
-        self.session.attach_recording(self.tl, lambda t_ns: int(t_ns * RATE // S), lambda: {})
+        self.session.attach_recording(self.tl, lambda t_ns: int(t_ns * RATE // S), dict)
         self.session.start(0, 1_800_000_000.0, RATE)
         self.session.realtime_service()
 
