@@ -369,10 +369,12 @@ class CallSession:
         # Words of the same utterance come in several transcripts (Gemini Live: one per
         # sentence, or per pause in its text; some while the caller still speaks): no new
         # speech since the last placed turn, or more of the speech it was placed on while it
-        # ran (within an utterance's gap), joins that turn and carries its end along.
+        # ran (within an utterance's gap), joins that turn and carries its end along. Not
+        # when speaking frames rule the caller's turns: a transcript they left out is its own.
         last, joined = self._open_user, None
-        if span is None or (last is not None and last.end is not None and last.end.pos is not None
-                            and span[0] - last.end.pos <= UTTERANCE_GAP_SECS * rate):
+        same = span is None or (last is not None and last.end is not None and last.end.pos is not None
+                                and span[0] - last.end.pos <= UTTERANCE_GAP_SECS * rate)
+        if same and not self._user_frames:
             joined = self.call.join_previous_user(turn)
             if joined is not None and span is not None:
                 self.call.set_end(joined, Edge(at(span[1]), span[1]))
