@@ -54,6 +54,7 @@ def test_user_turns_sit_on_the_callers_speech(outcome):
 def test_every_edge_within_20ms_median_50ms_max(outcome):
     assert len(outcome.role("user")) == 3 and all("audioOffsetMs" in t for t in outcome.turns)
     e = edge_errors(outcome.turns, outcome.pcm, outcome.rate)
+    print(f"\nedges: median {e.median:.1f} ms, max {e.worst:.1f} ms")
     assert e.median <= 20 and e.worst <= 50, "\n".join(e.detail)
 
 
