@@ -324,6 +324,24 @@ class Call:
             turn.language = clean_text(getattr(language, "value", language), 64)
         return created
 
+    def join_previous_user(self, turn: TurnState) -> Optional[TurnState]:
+        """``turn``, just made from a transcript that the recording places on no new utterance,
+        holds more words of the caller's last placed one (Gemini Live sends a transcript per
+        sentence, the later ones after the reply began): its words go there and it is dropped.
+        Returns the turn joined, or None."""
+        if not turn.text_only or not self.turns or self.turns[-1] is not turn:
+            return None
+        prev = next((t for t in reversed(self.turns[:-1]) if t.role == "user" and not t.backchannel), None)
+        if prev is None or prev.start.pos is None or prev.text_only:
+            return None
+        self.turns.pop()
+        for i, part in enumerate(p for p in turn.parts if p):
+            prev.add_text(part, " " if i == 0 else "")
+        prev.last_text_t = turn.last_text_t
+        if self._user is turn:
+            self._user = prev
+        return prev
+
     def _earliest_wordless(self, t_ns: int) -> Optional[TurnState]:
         """The first user turn (in the order ruled) that has no words yet and began by ``t_ns``."""
         for turn in self.turns:
@@ -722,7 +740,7 @@ class Call:
         """How long the bot kept talking after the caller started over it."""
         if not turn.interrupted or turn.end is None:
             return None
-        by = turn.interrupted_by
+        by = turn.interrupted_by or self._caller_over(turn)
         onset_pos = turn.caller_onset_pos if turn.caller_onset_pos is not None else (
             by.start.pos if by is not None else None)
         if onset_pos is None:  # no sound of the caller over the bot: from the interruption itself
@@ -734,6 +752,25 @@ class Call:
             onset_t = max(onset_t, turn.start.t_ns)
         ms = self._dur_ms(onset_pos, turn.end.pos, onset_t, turn.end.t_ns)
         return max(0, ms) if ms is not None else None
+
+    def _caller_over(self, turn: TurnState) -> Optional[TurnState]:
+        """The caller's turn that began over ``turn`` up to its interruption, found on the recording.
+
+        For interruptions a service raises by itself with no user-turn frame
+        (Gemini Live's ``interrupted``): the caller's turn is made later from
+        the transcript and placed on the left channel, so it was not known
+        when the interruption came.
+        """
+        hi, lo = turn.interrupted_pos, turn.start.pos
+        if hi is None or lo is None or not self.sample_rate:
+            return None
+        window = self.sample_rate * INTERRUPTION_PAIRING_NS // 1_000_000_000
+        for user in reversed(self.turns):
+            pos = user.start.pos
+            if user.role == "user" and not user.backchannel and pos is not None and lo <= pos <= hi \
+                    and hi - pos <= window:
+                return user
+        return None
 
     def _prev_kept(self, turn: TurnState) -> Optional[TurnState]:
         """The turn with words before ``turn`` (scanned from the end: the turn is recent)."""

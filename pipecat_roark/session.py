@@ -34,7 +34,7 @@ from loguru import logger
 
 from .call import Call, Edge, TurnState
 from .delivery import HAND_OFF_SECS, CallDelivery
-from .edges import BACK, MIN_UTTERANCE_SECS, EdgeResolver, Hint, caller_over_bot
+from .edges import BACK, MIN_UTTERANCE_SECS, UTTERANCE_GAP_SECS, EdgeResolver, Hint, caller_over_bot
 from .heard import ServiceOutput, heard_count
 from .replay import start_background
 from .summary import assess_recording
@@ -139,6 +139,8 @@ class CallSession:
         self._released: deque = deque(maxlen=RELEASED_KEPT)
         #: Speaking frames for the caller came in this call (else the left channel tells).
         self._user_frames = False
+        #: The user turn last placed from its words while the caller was still speaking (its end is provisional).
+        self._open_user: Optional[TurnState] = None
         self._bot_stopped_at: Optional[int] = None  # the bot track's position at the last "stopped"
         #: issue 15 (capture_control.py): chunk -> the chunks to send now (the consent gate); None sends each as it comes.
         self.chunk_gate: Optional[Callable[[int, bytes], list[tuple[int, bytes]]]] = None
@@ -402,14 +404,31 @@ class CallSession:
         head = self.position_at(t_ns)
         if edges is None or tl is None or head is None:
             return
-        span = edges.place_utterance(USER, min(head, tl.pos(USER)))
-        if span is None:
-            return
+        until = min(head, tl.pos(USER))
+        span = edges.place_utterance(USER, until)
         rate = tl.sample_rate
         at = lambda pos: t_ns + int((pos - head) * 1e9 / rate)  # noqa: E731
-        turn.text_only = False
-        self.call.set_start(turn, Edge(at(span[0]), span[0]))
-        self.call.set_end(turn, Edge(at(span[1]), span[1]))
+        # Words of the same utterance come in several transcripts (Gemini Live: one per
+        # sentence, or per pause in its text; some while the caller still speaks): no new
+        # speech since the last placed turn, or more of the speech it was placed on while it
+        # ran (within an utterance's gap), joins that turn and carries its end along. Not
+        # when speaking frames rule the caller's turns: a transcript they left out is its own.
+        last, joined = self._open_user, None
+        same = span is None or (last is not None and last.end is not None and last.end.pos is not None
+                                and span[0] - last.end.pos <= UTTERANCE_GAP_SECS * rate)
+        if same and not self._user_frames:
+            joined = self.call.join_previous_user(turn)
+            if joined is not None and span is not None:
+                self.call.set_end(joined, Edge(at(span[1]), span[1]))
+        if joined is not None:
+            turn = joined
+        elif span is not None:
+            turn.text_only = False
+            self.call.set_start(turn, Edge(at(span[0]), span[0]))
+            self.call.set_end(turn, Edge(at(span[1]), span[1]))
+        if span is not None and not turn.text_only:
+            # Its speech may go on: the head is within an utterance's gap of the span's end.
+            self._open_user = turn if until - span[1] < UTTERANCE_GAP_SECS * rate else None
 
     def tool_call(self, t_ns: int, tool_call_id: Any, name: Any, arguments: Any) -> None:
         self.call.tool_call(t_ns, tool_call_id, name, arguments, pos=self.position_at(t_ns))

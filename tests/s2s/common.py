@@ -40,11 +40,11 @@ class Outcome:
         return [t for t in self.turns if t["role"] == role]
 
 
-async def run(data_dir, service: str, fake_options=None) -> Outcome:
+async def run(data_dir, service: str, fake_options=None, script=None) -> Outcome:
     async with DevServer(data_dir=data_dir, port=0, api_key=API_KEY) as server:
         roark = RoarkObserver(agent_id="s2s-openai-realtime", api_key=API_KEY, base_url=server.base_url)
         call = await run_openai_realtime_call(
-            scripts.SCRIPT, scripts.timeline(), observers=[roark], audio_processor=roark.audio_processor,
+            script or scripts.SCRIPT, scripts.timeline(), observers=[roark], audio_processor=roark.audio_processor,
             tools=scripts.TOOLS, tool_handlers={"lookup_order": scripts.lookup_order}, service=service,
             fake_options=fake_options,
         )
@@ -58,13 +58,13 @@ async def run(data_dir, service: str, fake_options=None) -> Outcome:
                        [e.get("event") for e in rec.events] if rec else [], pcm, rate)
 
 
-def run_once(tmp_path_factory, service: str, fake_options=None) -> Outcome:
+def run_once(tmp_path_factory, service: str, fake_options=None, script=None) -> Outcome:
     """One call in a fresh event loop, private spool, clean Roark environment (for a module fixture)."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ROARK_SPOOL_DIR", str(tmp_path_factory.mktemp("spool")))
         for name in ("ROARK_API_KEY", "ROARK_BASE_URL", "ROARK_INTEGRATION_ID", "ROARK_OBSERVABILITY_ENABLED"):
             mp.delenv(name, raising=False)
-        return asyncio.run(run(tmp_path_factory.mktemp("roark"), service, fake_options))
+        return asyncio.run(run(tmp_path_factory.mktemp("roark"), service, fake_options, script))
 
 
 # --------------------------------------------------------------------------- #
@@ -119,8 +119,8 @@ def collapse(text: str) -> str:
     return " ".join(text.split())
 
 
-def expected_user_texts() -> list[str]:
-    return [h.transcript for h in scripts.SCRIPT.heard]
+def expected_user_texts(script=None) -> list[str]:
+    return [h.transcript for h in (script or scripts.SCRIPT).heard]
 
 
 def caller_spans(o: Outcome) -> list[tuple[float, float]]:

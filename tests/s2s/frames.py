@@ -109,7 +109,7 @@ def timing(outcome) -> list[str]:
         f"UserStopped vs caller end: {lags(first('UserStoppedSpeakingFrame', {'LLMUserAggregator'}, 'down'), ends)}",
         "TranscriptionFrame (up) vs caller end: "
         + " ".join(f"{t - e:+.0f}" for t, e in zip(first('TranscriptionFrame', svc), ends)),
-        f"InterruptionFrame vs caller onset: {lags(first('InterruptionFrame', {'LLMUserAggregator'}, 'down'), starts)}",
+        f"InterruptionFrame vs caller onset: {lags(first('InterruptionFrame', {'LLMUserAggregator', *svc}, 'down'), starts)}",
         f"BotStarted vs bot sound start: {lags(first('BotStartedSpeakingFrame', {'DeviceOutputTransport'}, 'down'), bstarts)}",
         f"BotStopped vs bot sound end: {lags(first('BotStoppedSpeakingFrame', {'DeviceOutputTransport'}, 'down'), bends)}",
         f"TTSStarted (svc) vs bot sound start: {lags(first('TTSStartedFrame', svc), bstarts)}",

@@ -37,6 +37,18 @@ SCRIPT = RealtimeScript(
     ],
 )
 
+# The same call as Gemini Live transcribes the caller: the service buffers the text into
+# sentences, so the first utterance reaches the pipeline as two TranscriptionFrames; the last
+# has no sentence mark and is flushed 0.5 s after its last fragment.
+SENTENCES = RealtimeScript(
+    greeting=GREETING,
+    heard=[
+        Heard("Hi. I'd like to check my order status.", 0.9, reply=ASK_NUMBER),
+        Heard("It's order number four two seven.", 1.4, reply=ONE_MOMENT, after_tool=SHIPPED),
+        Heard("Thanks, that's all", 0.7, reply=GOODBYE),
+    ],
+)
+
 CALLER = [(2800, "caller_order_status"), (8000, "caller_order_number"), (11500, "caller_thanks")]
 DURATION_MS = 16000
 

@@ -506,3 +506,68 @@ def test_session_tells_bot_backchannel_words_known_before_or_after_their_release
         s.bot_stopped(int(4.0 * S))
         bots = [(t.content, t.backchannel) for t in s.call.turns if t.role == "assistant"]
         assert bots == [("Mm-hmm.", True), ("Sure.", False)], (told_first, bots)
+
+
+def test_barge_in_latency_when_the_service_interrupts_with_no_user_turn_frame():
+    """Gemini Live: an InterruptionFrame from the service, the caller's turn made later from its
+    transcript and placed on the left channel; the latency runs from that placement, not the frame."""
+    c = new_call()
+    c.bot_started(3 * S, 48000)
+    c.bot_text(int(3.1 * S), "Let me tell you")
+    c.interruption(int(4.05 * S), 64800)  # the service's `interrupted`, 50 ms after the caller's onset
+    c.bot_stopped(int(4.1 * S), 65600)  # the bot's sound stopped 100 ms after the onset
+    c.transcription(int(5.5 * S), "stop")  # late, buffered into a sentence
+    user = [t for t in c.turns if t.role == "user"][0]
+    c.set_start(user, Edge(int(4.0 * S), 64000))  # where the session's edges put it: the caller's onset
+    c.set_end(user, Edge(int(4.5 * S), 72000))
+    t = ended(c)["transcript"]
+    assert [x["role"] for x in t] == ["assistant", "user"]
+    assert t[0]["interrupted"] is True and t[0]["bargeInLatencyMs"] == 100
+
+
+def test_barge_in_latency_ignores_a_caller_turn_that_began_before_the_bot():
+    c = new_call()
+    c.bot_started(3 * S, 48000)
+    c.bot_text(int(3.1 * S), "Let me tell you")
+    c.interruption(int(4.05 * S), 64800)
+    c.bot_stopped(int(4.1 * S), 65600)
+    c.transcription(int(5.5 * S), "stop")
+    user = [t for t in c.turns if t.role == "user"][0]
+    c.set_start(user, Edge(int(2.5 * S), 40000))  # began before the bot: not a caller over it
+    t = ended(c)["transcript"]
+    bot = [x for x in t if x["role"] == "assistant"][0]
+    assert bot["interrupted"] is True and bot["bargeInLatencyMs"] == 50  # from the interruption itself
+
+
+def _placed_from_transcript(c, t_ns, text, start, end):
+    """A user turn made from a speech-to-speech transcript and placed on the left channel (as the session does)."""
+    turn = c.transcription(t_ns, text, whole_utterance=True)
+    turn.text_only = False
+    c.set_start(turn, Edge(t_ns, start))
+    c.set_end(turn, Edge(t_ns, end))
+    return turn
+
+
+def test_a_later_sentence_of_the_same_utterance_joins_its_turn():
+    """Gemini Live: one transcript per sentence, the second after the reply began, with no new caller speech."""
+    c = new_call()
+    _placed_from_transcript(c, int(3.0 * S), "Hi.", 16000, 40000)
+    c.bot_started(int(3.1 * S), 44800)
+    c.bot_text(int(3.2 * S), "Sure!")
+    later = c.transcription(int(3.5 * S), "I'd like to check my order.", whole_utterance=True)
+    assert c.join_previous_user(later)
+    c.bot_stopped(4 * S, 64000)
+    t = ended(c)["transcript"]
+    assert [(x["role"], x["content"]) for x in t] == [("user", "Hi. I'd like to check my order."),
+                                                      ("assistant", "Sure!")]
+    assert t[0]["audioOffsetMs"] == 1000 and t[0]["endAudioOffsetMs"] == 2500
+
+
+def test_a_transcript_joins_nothing_when_the_last_user_turn_was_never_placed():
+    c = new_call()
+    c.transcription(1 * S, "hello", whole_utterance=True)  # text only: not on the recording
+    c.bot_text(2 * S, "Hi")
+    later = c.transcription(3 * S, "bye", whole_utterance=True)
+    assert not c.join_previous_user(later)
+    t = ended(c, delivered=False)["transcript"]
+    assert [(x["role"], x["content"]) for x in t] == [("user", "hello"), ("assistant", "Hi"), ("user", "bye")]

@@ -90,6 +90,21 @@ def openai_live_service(url: str, *, instructions: str = "You are Acme's support
     )
 
 
+def gemini_live_service(fake: Any, *, tools: Optional[ToolsSchema] = None,
+                        instructions: str = "You are Acme's support agent. Be brief.") -> Any:
+    """The real ``GeminiLiveLLMService`` pointed at a :class:`~.gemini_fake.GeminiLiveFake`.
+
+    Tools go to the constructor: tools in the context make the service
+    reconnect when the context arrives.
+    """
+    from pipecat.services.google.gemini_live.llm import GeminiLiveLLMService
+
+    return GeminiLiveLLMService(
+        api_key="test-local-fake", http_options=fake.http_options(), tools=tools,
+        settings=GeminiLiveLLMService.Settings(system_instruction=instructions),
+    )
+
+
 def openai_realtime_service(url: str, *, transcription: bool = True,
                             instructions: str = "You are Acme's support agent. Be brief.",
                             silence_ms: int = 500) -> Any:
@@ -129,6 +144,8 @@ async def run_openai_realtime_call(
     ``service``: ``"openai_realtime"`` (``OpenAIRealtimeLLMService`` and
     :class:`~.openai_fake.OpenAIRealtimeFake`) or ``"openai_live"``
     (``OpenAILiveLLMService`` and :class:`~.live_fake.OpenAILiveFake`).
+    ``"gemini_live"`` (``GeminiLiveLLMService`` and
+    :class:`~.gemini_fake.GeminiLiveFake`; needs google-genai).
     ``fake_options``: keyword arguments for the fake (e.g. ``turn_events=False``).
     """
     if timeline.sample_rate != RATE:
@@ -140,19 +157,29 @@ async def run_openai_realtime_call(
         from pipecat_roark.testing.realtime.live_fake import OpenAILiveFake
 
         fake = OpenAILiveFake(script, **(fake_options or {}))
+    elif service == "gemini_live":
+        from pipecat_roark.testing.realtime.gemini_fake import GeminiLiveFake
+
+        fake = GeminiLiveFake(script, **(fake_options or {}))
     else:
-        raise ValueError(f"service must be 'openai_realtime' or 'openai_live', not {service!r}")
+        raise ValueError(f"service must be 'openai_realtime', 'openai_live' or 'gemini_live', not {service!r}")
     async with fake:
+        schema = _tools_schema(tools or {})
         if service == "openai_realtime":
             llm = openai_realtime_service(fake.url, transcription=transcription, silence_ms=script.silence_ms)
+        elif service == "gemini_live":
+            llm = gemini_live_service(fake, tools=schema)
+            schema = None
         else:
             llm = openai_live_service(fake.url)
         for name, handler in (tool_handlers or {}).items():
             llm.register_function(name, _wrap_handler(handler))
         params = transport_params(sample_rate=RATE, audio_out_sample_rate=RATE)
         transport = OfflineCallTransport(timeline, params=params, user_id="caller")
-        schema = _tools_schema(tools or {})
-        context = LLMContext([], schema) if schema is not None else LLMContext([])
+        # Gemini Live answers its seeded context only if it holds a message (the
+        # system instruction alone is no turn), so its greeting is asked for.
+        messages: list[Any] = [{"role": "user", "content": "Greet the caller."}] if service == "gemini_live" else []
+        context = LLMContext(messages, schema) if schema is not None else LLMContext(messages)
         aggregators = LLMContextAggregatorPair(context)
         processors: list[FrameProcessor] = [transport.input(), aggregators.user(), llm, transport.output()]
         if audio_processor is not None:
@@ -226,4 +253,4 @@ async def _drive(transport: OfflineCallTransport, fake: Any, timeline: CallerTim
     return "end", completed
 
 
-__all__ = ["RealtimeCallResult", "openai_live_service", "openai_realtime_service", "run_openai_realtime_call"]
+__all__ = ["RealtimeCallResult", "gemini_live_service", "openai_live_service", "openai_realtime_service", "run_openai_realtime_call"]
