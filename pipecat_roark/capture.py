@@ -136,7 +136,9 @@ class Capture:
         # The latest VAD frames (t, head, est), paired with the ruling on the turn.
         self._vad_start: Optional[tuple[int, int, int]] = None
         self._vad_stop: Optional[tuple[int, int, int]] = None
-        self._failed = False
+        #: Gave up after MAX_ERRORS frames it could not record (a plain
+        #: attribute: read for every frame).
+        self.failed = False
         self._errors = 0
         self._abp_resamplers: Any = None  # only when mirroring a user's processor
         # Audio frames not written yet: (track, pcm, rate, arrival), and the
@@ -153,17 +155,13 @@ class Capture:
         if self._errors == 1:
             logger.opt(exception=True).error(f"{where}: skipped a {frame_type} it could not record; the call continues")
         if self._errors >= MAX_ERRORS:
-            self._failed = True
+            self.failed = True
             logger.error(f"{where}: {self._errors} frames could not be recorded; recording stopped, the call continues")
 
     @property
     def holding(self) -> bool:
         """Audio frames received but not written to the tracks yet."""
         return bool(self._held)
-
-    @property
-    def failed(self) -> bool:
-        return self._failed
 
     def now_ns(self) -> Optional[int]:
         """The pipeline clock, once the capture has seen the StartFrame."""

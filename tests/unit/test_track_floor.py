@@ -42,3 +42,18 @@ def test_recent_floor_is_recomputed_only_when_new_blocks_are_leveled():
     for _ in range(400):  # quieter audio takes over the window
         t.append(np.full(320, 10, dtype="<i2").tobytes())
     assert t.recent_floor() == 10
+
+
+def test_the_floor_is_np_percentile_exactly_on_quiet_noisy_and_tied_levels():
+    from pipecat_roark.timeline import _percentile_floor
+
+    rng = np.random.default_rng(11)
+    cases = [np.zeros(300, dtype=np.int32), np.full(300, 7, dtype=np.int32)]
+    for n in (20, 21, 57, 299, 300):
+        cases.append(rng.integers(0, 3000, n).astype(np.int32))  # all distinct-ish: percentile path
+        cases.append(rng.integers(0, 3, n).astype(np.int32))  # heavy ties: the sort path
+        tied = np.concatenate([np.zeros(n // 10, dtype=np.int32), rng.integers(1, 500, n - n // 10).astype(np.int32)])
+        cases.append(rng.permutation(tied))  # the percentile's position at the edge of a run of zeros
+    for peaks in cases:
+        for q in (10.0, 5.0, 50.0):
+            assert _percentile_floor(peaks, q) == int(np.percentile(peaks, q)), (len(peaks), q)
