@@ -22,16 +22,8 @@ from loguru import logger
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from pipecat_roark.testing.realtime.script import (
-    RATE,
-    EnergyVAD,
-    Heard,
-    RealtimeScript,
-    ResponseTruth,
-    Say,
-    Truth,
-    UtteranceTruth,
-)
+from pipecat_roark.testing.realtime.script import (RATE, EnergyVAD, Heard, RealtimeScript, ResponseTruth, Say, Truth,
+                                                  UtteranceTruth)
 
 #: Audio per streamed message (100 ms).
 CHUNK_SAMPLES = RATE // 10
@@ -202,8 +194,8 @@ class FakeServer:
         self.truth.responses.append(r)
         return r
 
-    async def _play(self, r: ResponseTruth, say: Say, lead_secs: float,
-                    send_text: Callable[[str], Awaitable[None]], send_audio: Callable[[bytes], Awaitable[None]]) -> None:
+    async def _play(self, r: ResponseTruth, say: Say, lead_secs: float, send_text: Callable[[str], Awaitable[None]],
+                    send_audio: Callable[[bytes], Awaitable[None]]) -> None:
         """Streams ``r.audio`` in :data:`CHUNK_SAMPLES` messages ``say.pace`` times faster than real
         time, each transcript delta before the chunk holding its word's start less ``lead_secs``."""
         lead = int(lead_secs * RATE)
