@@ -1,4 +1,5 @@
-"""Shared by the speech-to-speech call tests: run one call, read what Roark got, find the truth.
+"""Shared by the speech-to-speech call tests: run one call, read what Roark got, find the truth,
+and the checks several of those tests make alike (``check_*``: each asserts, strictly as before).
 
 Importable only on Pipecat 1.x.
 """
@@ -6,6 +7,7 @@ Importable only on Pipecat 1.x.
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -15,9 +17,9 @@ import pytest
 from pipecat_roark import RoarkObserver
 from pipecat_roark.devserver.server import DevServer
 from pipecat_roark.testing.realtime.call import RealtimeCallResult, run_openai_realtime_call
-from tests.integration.helpers import sound_spans
+from tests.integration.helpers import edge_errors, sound_spans
 from tests.s2s import scripts
-from tests.s2s.truth import Placed, place_response
+from tests.s2s.truth import Placed, find_exact, place_response
 
 API_KEY = "rk_test_s2s_local"
 
@@ -146,3 +148,126 @@ def expected_assistant(o: Outcome) -> list[list[str]]:
             head + [collapse(g.ONE_MOMENT.text), collapse(heard)] + tail]
 
 
+
+
+# --------------------------------------------------------------------------- #
+# Checks the call tests share (the script of tests.s2s.scripts: three
+# utterances, a tool call, the tool's follow-up cut by the third)
+# --------------------------------------------------------------------------- #
+
+#: greeting, U1, reply, U2, tool announcement (+ its follow-up, one turn or two), U3, goodbye
+SPOKEN_ORDERS = (["assistant", "user", "assistant", "user", "assistant", "user", "assistant"],
+                 ["assistant", "user", "assistant", "user", "assistant", "assistant", "user", "assistant"])
+
+
+def check_fake_got_the_callers_pcm_from_its_start(o: Outcome) -> None:
+    """The fake received the caller's PCM verbatim from the moment its session was ready
+    (located by a stretch of speech: what came before the session is not there)."""
+    t = o.call.truth
+    got, caller = t.received_samples, o.call.timeline.samples
+    s0 = t.utterances[0].start_sample
+    start = find_exact(caller, got[s0:s0 + 4800])
+    assert start is not None
+    offset = start - s0
+    n = min(len(got), len(caller) - offset)
+    assert 0 <= offset < 24000 and np.array_equal(got[:n], caller[offset:offset + n])
+
+
+def check_delivered_with_the_callers_speech_verbatim(o: Outcome) -> None:
+    """Started and ended, no problem, a 24 kHz stereo recording with every caller utterance
+    verbatim on the left channel, in order."""
+    assert o.events == ["call-started", "call-ended"]
+    assert o.problems == []
+    assert o.rate == 24000 and o.pcm is not None
+    left = o.pcm[:, 0]
+    caller = o.call.timeline.samples
+    cursor = 0
+    for s in o.call.timeline.speech_spans:
+        at = find_exact(left, caller[s.start_sample:s.end_sample], cursor)
+        assert at is not None, f"caller utterance {s.clip} is not verbatim on the left channel"
+        cursor = at
+
+
+def check_replies_verbatim_the_cut_one_to_its_stop(o: Outcome) -> None:
+    """Every completed reply whole on the right channel; the cut one verbatim up to where its
+    sound stopped, but for the chunk the barge-in cut partway."""
+    placed = placed_responses(o)
+    for r in o.call.truth.responses:
+        p = placed[(r.kind, r.utterance)]
+        if r.status == "completed":
+            assert p.played == r.sent_samples, f"{r.kind} {r.utterance} incomplete on the recording"
+    cut, played = cut_played(o)
+    assert 0 < played < len(responses(o)[("after_tool", 1)].audio)
+    assert cut.played >= played - 0.1 * o.rate, (cut.played, played)
+
+
+def check_turns_in_spoken_order(o: Outcome) -> None:
+    roles = [t["role"] for t in o.turns]
+    assert roles in SPOKEN_ORDERS, roles
+
+
+def check_user_turns_sit_on_the_callers_speech(o: Outcome) -> None:
+    """Three user turns, each within 50 ms of its utterance's sound on the left channel."""
+    users = o.role("user")
+    assert len(users) == 3
+    for turn, (s, e) in zip(users, caller_spans(o)):
+        assert "audioOffsetMs" in turn, turn
+        assert abs(turn["audioOffsetMs"] - s) <= 50 and abs(turn["endAudioOffsetMs"] - e) <= 50, turn
+
+
+def check_cut_turn_flagged_ending_where_its_audio_stopped(o: Outcome) -> None:
+    """Exactly one turn interrupted, ending within 50 ms of where the cut reply's sound stopped."""
+    placed, played = cut_played(o)
+    cut = [t for t in o.role("assistant") if t.get("interrupted")]
+    assert len(cut) == 1
+    assert abs(cut[0]["endAudioOffsetMs"] - (placed.start + played) * 1000 / o.rate) <= 50
+    assert all(not t.get("interrupted") for t in o.turns if t is not cut[0])
+
+
+def check_cut_turn_with_text_ahead_is_approximate(o: Outcome) -> None:
+    cut = [t for t in o.role("assistant") if t.get("interrupted") or "quatre" in t["content"]]
+    assert cut and cut[0].get("approximate") is True
+
+
+def check_barge_in_latency(o: Outcome) -> None:
+    """From the third utterance's onset to where the cut reply's sound stopped, within 30 ms."""
+    placed, played = cut_played(o)
+    truth = (placed.start + played) * 1000 / o.rate - caller_spans(o)[2][0]
+    cut = [t for t in o.role("assistant") if t.get("interrupted")]
+    assert cut and abs(cut[0].get("bargeInLatencyMs", -1e9) - truth) <= 30, (cut, truth)
+
+
+def check_response_latency_per_turn(o: Outcome) -> None:
+    """Each reply's turn starts where its audio is and reports, within 50 ms, the time from
+    the end of the caller's utterance to that start."""
+    placed = placed_responses(o)
+    spans = caller_spans(o)
+    for i in range(3):
+        start = placed[("reply", i)].ms(o.rate)[0]
+        turn = assistant_at(o, start)
+        assert turn is not None, f"no assistant turn starts at {start:.0f} ms"
+        truth = start - spans[i][1]
+        assert abs(turn.get("responseLatencyMs", -1e9) - truth) <= 50, (turn, truth)
+
+
+def check_tool_records_once_each(o: Outcome) -> None:
+    tools = (o.ended or {}).get("toolCalls") or []
+    assert [t["kind"] for t in tools] == ["tool_call", "tool_result"]
+    assert tools[0]["name"] == "lookup_order" and json.loads(tools[0]["arguments"]) == {"order_id": "427"}
+    assert tools[0]["toolCallId"] == tools[1]["toolCallId"] == "call_lookup_427"
+    assert json.loads(tools[1]["content"]) == scripts.ORDER_RESULT
+
+
+def check_every_edge_within_20ms_median_50ms_max(o: Outcome) -> None:
+    """Every turn placed on the recording; its edges against the sound: median <= 20 ms, worst <= 50 ms."""
+    assert len(o.role("user")) == 3
+    assert all("audioOffsetMs" in t for t in o.turns), [(t["role"], t["content"][:20], t.get("audioOffsetMs"))
+                                                        for t in o.turns]
+    e = edge_errors(o.turns, o.pcm, o.rate)
+    print(f"\nedges: median {e.median:.1f} ms, max {e.worst:.1f} ms\n" + "\n".join(e.detail))
+    assert e.median <= 20 and e.worst <= 50, "\n".join(e.detail)
+
+
+def llm_usage_metrics(o: Outcome) -> list[dict[str, Any]]:
+    """The ``llm`` ``usage`` metrics Roark received."""
+    return [m for m in (o.ended or {}).get("metrics") or [] if m.get("kind") == "llm" and m.get("metric") == "usage"]

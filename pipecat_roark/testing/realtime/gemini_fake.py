@@ -38,32 +38,17 @@ import asyncio
 import base64
 import json
 import time
-import uuid
 from typing import Any, Optional
 
-import numpy as np
-from loguru import logger
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from pipecat_roark.testing.realtime.openai_fake import CHUNK_SAMPLES, usage_for
-from pipecat_roark.testing.realtime.script import (
-    RATE,
-    EnergyVAD,
-    Heard,
-    RealtimeScript,
-    ResponseTruth,
-    Say,
-    Truth,
-    UtteranceTruth,
-)
+from pipecat_roark.testing.realtime._fake_base import FakeServer
+from pipecat_roark.testing.realtime._fake_base import new_id as _id
+from pipecat_roark.testing.realtime.script import RATE, Heard, RealtimeScript, ResponseTruth, Say, UtteranceTruth
 from pipecat_roark.testing.realtime.tls import loopback_tls
 
 AUDIO_MIME = f"audio/pcm;rate={RATE}"
-
-
-def _id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:16]}"
 
 
 def _get(d: dict[str, Any], camel: str) -> Any:
@@ -86,7 +71,7 @@ def _b64(data: str) -> bytes:
 
 
 def gemini_usage(usage: dict[str, Any]) -> dict[str, Any]:
-    """The fake's deterministic usage (:func:`.openai_fake.usage_for`) as Gemini's ``usageMetadata``."""
+    """The fake's deterministic usage (:func:`._fake_base.usage_for`) as Gemini's ``usageMetadata``."""
     i, o = usage["input_token_details"], usage["output_token_details"]
     return {
         "promptTokenCount": usage["input_tokens"],
@@ -99,7 +84,7 @@ def gemini_usage(usage: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class GeminiLiveFake:
+class GeminiLiveFake(FakeServer):
     """The fake server. ``async with GeminiLiveFake(script) as fake: ... fake.http_options()``.
 
     Args:
@@ -113,27 +98,18 @@ class GeminiLiveFake:
             can: a sentence may then reach the pipeline mid-utterance.
     """
 
+    name = "gemini fake"
+
     def __init__(self, script: RealtimeScript, *, reply_delay_secs: float = 0.25, text_lead_secs: float = 0.0,
                  transcribe_while_speaking: bool = False, host: str = "127.0.0.1"):
-        self.script = script
-        self.truth = Truth()
-        self._host = host
+        super().__init__(script, host)
         self._reply_delay = reply_delay_secs
         self._extra_lead = text_lead_secs
         self._while_speaking = transcribe_while_speaking
-        self._server = None
         self._client_ssl = None
-        self.port: Optional[int] = None
-        self._ws: Optional[ServerConnection] = None
-        self._vad = EnergyVAD(threshold=script.vad_threshold, start_windows=script.vad_start_windows,
-                              silence_ms=script.silence_ms)
         self._active: Optional[ResponseTruth] = None
         self._active_task: Optional[asyncio.Task] = None
-        self._tasks: set[asyncio.Task] = set()
-        self._send_lock = asyncio.Lock()
         self._greeted = False
-        self._tool_owner: dict[str, int] = {}
-        self.script_done = asyncio.Event()
 
     # ------------------------------------------------------------------ #
     # connection
@@ -150,62 +126,28 @@ class GeminiLiveFake:
 
         return HttpOptions(base_url=self.base_url, async_client_args={"ssl": self._client_ssl})
 
-    async def __aenter__(self) -> "GeminiLiveFake":
+    def _ssl(self) -> Any:
         server_ssl, self._client_ssl = loopback_tls(self._host)
-        self._server = await serve(self._handle, self._host, 0, ssl=server_ssl, max_size=None)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc):
-        for t in list(self._tasks):
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._server is not None:
-            self._server.close()
-            try:
-                await asyncio.wait_for(self._server.wait_closed(), 5.0)
-            except asyncio.TimeoutError:  # pragma: no cover
-                logger.warning("gemini fake: server did not close in 5 s")
-
-    def _spawn(self, coro) -> asyncio.Task:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+        return server_ssl
 
     async def _send(self, message: dict[str, Any]) -> None:
         content = message.get("serverContent") or {}
         if "modelTurn" not in content:
             kinds = [k for k in message if k != "usageMetadata"] + [f"serverContent.{k}" for k in content]
             self.truth.events.append((time.monotonic(), "out", ",".join(k for k in kinds if k != "serverContent")))
-        ws = self._ws
-        if ws is None:
-            return
-        async with self._send_lock:
-            try:
-                # The real server sends its JSON in binary frames.
-                await ws.send(json.dumps(message, ensure_ascii=False).encode())
-            except Exception as e:  # the client went away: the call is over
-                logger.debug(f"gemini fake: send failed: {e}")
+        # The real server sends its JSON in binary frames.
+        await self._transmit(json.dumps(message, ensure_ascii=False).encode())
 
-    async def _handle(self, ws: ServerConnection) -> None:
-        if self._ws is not None:
-            self.truth.problems.append("a second connection")
-            await ws.close()
-            return
-        self._ws = ws
+    async def _on_connect(self, ws: ServerConnection) -> None:
         self.truth.session["path"] = ws.request.path if ws.request else ""
-        try:
-            async for raw in ws:
-                try:
-                    await self._on_client_message(json.loads(raw))
-                except Exception as e:  # a bug in the fake must show, not hang the call
-                    self.truth.problems.append(f"fake error: {type(e).__name__}: {e}")
-                    logger.exception("gemini fake: client message failed")
-        except ConnectionClosed as e:  # the service closes with 1011 when its task is cancelled at the end
-            self.truth.session["close_code"] = e.rcvd.code if e.rcvd else None
-        finally:
-            self._ws = None
+
+    def _on_closed(self, e: ConnectionClosed) -> bool:
+        # The service closes with 1011 when its task is cancelled at the end.
+        self.truth.session["close_code"] = e.rcvd.code if e.rcvd else None
+        return True
+
+    async def _on_message(self, raw: str | bytes) -> None:
+        await self._on_client_message(json.loads(raw))
 
     async def _on_client_message(self, msg: dict[str, Any]) -> None:
         realtime = _get(msg, "realtimeInput")
@@ -242,28 +184,17 @@ class GeminiLiveFake:
     # what the model hears
     # ------------------------------------------------------------------ #
 
-    async def _on_audio(self, pcm: bytes) -> None:
-        if self.truth.first_audio_at is None:
-            self.truth.first_audio_at = time.monotonic()
-        self.truth.received.extend(pcm)
-        for what, sample in self._vad.feed(np.frombuffer(pcm, dtype="<i2")):
-            if what == "start":
-                u = UtteranceTruth(index=len(self.truth.utterances), start_sample=sample,
-                                   started_at=time.monotonic())
-                self.truth.utterances.append(u)
-                if self._while_speaking and u.index < len(self.script.heard):
-                    self._spawn(self._transcribe(u, self.script.heard[u.index]))
-                if self._active is not None:
-                    await self._interrupt()
-            else:
-                self._speech_stopped(sample)
+    async def _speech_started(self, sample: int) -> None:
+        u = self._new_utterance(sample)
+        if self._while_speaking and u.index < len(self.script.heard):
+            self._spawn(self._transcribe(u, self.script.heard[u.index]))
+        if self._active is not None:
+            await self._interrupt()
 
-    def _speech_stopped(self, sample: int) -> None:
-        u = self.truth.utterances[-1]
-        u.end_sample, u.stopped_at = sample, time.monotonic()
-        heard: Optional[Heard] = self.script.heard[u.index] if u.index < len(self.script.heard) else None
+    async def _speech_stopped(self, sample: int) -> None:
+        u = self._utterance_ended(sample)
+        heard = self._heard(u.index)
         if heard is None:
-            self.truth.problems.append(f"unscripted utterance {u.index}")
             return
         if not self._while_speaking:
             self._spawn(self._transcribe(u, heard))
@@ -308,32 +239,20 @@ class GeminiLiveFake:
         if self._active is not None:
             self.truth.problems.append(f"{kind} {utterance} while {self._active.kind} is being generated")
             return
-        r = ResponseTruth(response_id=_id("turn"), item_id="", kind=kind, utterance=utterance, say=say,
-                          audio=say.audio(), offsets=say.delta_offsets(), created_at=time.monotonic())
-        self.truth.responses.append(r)
+        r = self._new_response(kind, utterance, say, _id("turn"))
         self._active = r
         self._active_task = self._spawn(self._stream(r, say))
 
     async def _stream(self, r: ResponseTruth, say: Say) -> None:
-        lead = int((say.text_lead_secs + self._extra_lead) * RATE)
-        next_delta, n = 0, len(r.audio)
-        t0 = time.monotonic()
+        async def text(delta: str) -> None:
+            await self._send({"serverContent": {"outputTranscription": {"text": delta}}})
+
+        async def audio(chunk: bytes) -> None:
+            await self._send({"serverContent": {"modelTurn": {"role": "model", "parts": [
+                {"inlineData": {"mimeType": AUDIO_MIME, "data": base64.b64encode(chunk).decode()}}]}}})
+
         try:
-            for k, start in enumerate(range(0, n, CHUNK_SAMPLES)):
-                end = min(n, start + CHUNK_SAMPLES)
-                while next_delta < len(say.deltas) and r.offsets[next_delta] - lead < end:
-                    await self._send({"serverContent": {"outputTranscription": {"text": say.deltas[next_delta]}}})
-                    next_delta += 1
-                chunk = r.audio[start:end].astype("<i2").tobytes()
-                await self._send({"serverContent": {"modelTurn": {"role": "model", "parts": [
-                    {"inlineData": {"mimeType": AUDIO_MIME, "data": base64.b64encode(chunk).decode()}}]}}})
-                if r.first_audio_at is None:
-                    r.first_audio_at = time.monotonic()
-                r.sent_samples = end
-                await asyncio.sleep(max(0.0, t0 + (k + 1) * CHUNK_SAMPLES / RATE / say.pace - time.monotonic()))
-            while next_delta < len(say.deltas):
-                await self._send({"serverContent": {"outputTranscription": {"text": say.deltas[next_delta]}}})
-                next_delta += 1
+            await self._play(r, say, say.text_lead_secs + self._extra_lead, text, audio)
         except asyncio.CancelledError:
             return  # _interrupt ends the turn
         await self._send({"serverContent": {"generationComplete": True}})
@@ -350,31 +269,17 @@ class GeminiLiveFake:
         if r is None:
             return
         self._active, self._active_task = None, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await self._stop_task(task)
         await self._send({"serverContent": {"interrupted": True}})
         await self._end_turn(r, "cancelled")
 
     async def _end_turn(self, r: ResponseTruth, status: str) -> None:
         r.status, r.done_at = status, time.monotonic()
-        r.usage = usage_for(r.say, r.sent_samples, len(self.truth.received) // 2)
-        await self._send({"serverContent": {"turnComplete": True}, "usageMetadata": gemini_usage(r.usage)})
+        await self._send({"serverContent": {"turnComplete": True}, "usageMetadata": gemini_usage(self._bill(r))})
         self._check_done()
 
-    def _check_done(self) -> None:
-        """Sets :attr:`script_done` once every scripted turn ran and every transcript went out."""
-        kinds = [(r.kind, r.utterance) for r in self.truth.responses if r.status != "in_progress"]
-        expected = [("greeting", None)] if self.script.greeting is not None else []
-        for i, h in enumerate(self.script.heard):
-            if h.reply is not None:
-                expected.append(("reply", i))
-            if h.after_tool is not None:
-                expected.append(("after_tool", i))
-        utter = self.truth.utterances
-        transcribed = len(utter) >= len(self.script.heard) and all(u.transcript_at for u in utter)
-        if all(e in kinds for e in expected) and self._active is None and transcribed:
-            self.script_done.set()
+    def _quiet(self) -> bool:
+        return self._active is None
 
 
 __all__ = ["GeminiLiveFake", "gemini_usage"]

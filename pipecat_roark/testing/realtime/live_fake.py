@@ -39,32 +39,17 @@ import asyncio
 import base64
 import json
 import time
-import uuid
 from collections import deque
 from typing import Any, Optional
 
 import numpy as np
-from loguru import logger
-from websockets.asyncio.server import ServerConnection, serve
 
-from pipecat_roark.testing.realtime.openai_fake import CHUNK_SAMPLES, usage_for
-from pipecat_roark.testing.realtime.script import (
-    RATE,
-    EnergyVAD,
-    Heard,
-    RealtimeScript,
-    ResponseTruth,
-    Say,
-    Truth,
-    UtteranceTruth,
-)
+from pipecat_roark.testing.realtime._fake_base import CHUNK_SAMPLES, FakeServer
+from pipecat_roark.testing.realtime._fake_base import new_id as _id
+from pipecat_roark.testing.realtime.script import RATE, Heard, RealtimeScript, ResponseTruth, Say, UtteranceTruth
 
 
-def _id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:16]}"
-
-
-class OpenAILiveFake:
+class OpenAILiveFake(FakeServer):
     """The fake server. ``async with OpenAILiveFake(script) as fake: ... fake.url``.
 
     Args:
@@ -76,85 +61,34 @@ class OpenAILiveFake:
         lead_secs: How far ahead of real time the audio stream runs.
     """
 
+    name = "live fake"
+
     def __init__(self, script: RealtimeScript, *, reply_delay_secs: float = 0.3, yield_secs: float = 0.3,
                  lead_secs: float = 0.2, host: str = "127.0.0.1"):
-        self.script = script
-        self.truth = Truth()
-        self._host = host
+        super().__init__(script, host)
         self._reply_delay = reply_delay_secs
         self._yield = yield_secs
         self._lead = lead_secs
-        self._server = None
-        self.port: Optional[int] = None
-        self._ws: Optional[ServerConnection] = None
-        self._vad = EnergyVAD(threshold=script.vad_threshold, start_windows=script.vad_start_windows,
-                              silence_ms=script.silence_ms)
         self._queue: deque[ResponseTruth] = deque()
         self._speaking: Optional[ResponseTruth] = None
         self._pos = 0  # samples of the current response already streamed
         self._stream_samples = 0  # samples of output streamed since the session started
-        self._tasks: set[asyncio.Task] = set()
-        self._send_lock = asyncio.Lock()
         self._started = False
-        self._tool_owner: dict[str, int] = {}
         self._delegations: dict[str, int] = {}
-        self.script_done = asyncio.Event()
 
     @property
     def url(self) -> str:
         assert self.port is not None, "not started"
         return f"ws://{self._host}:{self.port}/v1/live/sessions"
 
-    async def __aenter__(self) -> "OpenAILiveFake":
-        self._server = await serve(self._handle, self._host, 0, max_size=None)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc):
-        for t in list(self._tasks):
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._server is not None:
-            self._server.close()
-            try:
-                await asyncio.wait_for(self._server.wait_closed(), 5.0)
-            except asyncio.TimeoutError:  # pragma: no cover
-                logger.warning("live fake: server did not close in 5 s")
-
-    def _spawn(self, coro) -> asyncio.Task:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
     async def _send(self, event: dict[str, Any]) -> None:
         event.setdefault("event_id", _id("event"))
         if event["type"] != "session.output_audio.delta":
             self.truth.events.append((time.monotonic(), "out", event["type"]))
-        ws = self._ws
-        if ws is None:
-            return
-        async with self._send_lock:
-            try:
-                await ws.send(json.dumps(event))
-            except Exception as e:
-                logger.debug(f"live fake: send failed: {e}")
+        await self._transmit(json.dumps(event))
 
-    async def _handle(self, ws: ServerConnection) -> None:
-        if self._ws is not None:
-            self.truth.problems.append("a second connection")
-            await ws.close()
-            return
-        self._ws = ws
-        try:
-            async for raw in ws:
-                try:
-                    await self._on_client_event(json.loads(raw))
-                except Exception as e:
-                    self.truth.problems.append(f"fake error: {type(e).__name__}: {e}")
-                    logger.exception("live fake: client event failed")
-        finally:
-            self._ws = None
+    async def _on_message(self, raw: str | bytes) -> None:
+        await self._on_client_event(json.loads(raw))
 
     async def _on_client_event(self, evt: dict[str, Any]) -> None:
         kind = evt.get("type", "")
@@ -196,10 +130,7 @@ class OpenAILiveFake:
     # ------------------------------------------------------------------ #
 
     def _say(self, kind: str, utterance: Optional[int], say: Say) -> None:
-        r = ResponseTruth(response_id=_id("speech"), item_id="", kind=kind, utterance=utterance, say=say,
-                          audio=say.audio(), offsets=say.delta_offsets(), created_at=time.monotonic())
-        self.truth.responses.append(r)
-        self._queue.append(r)
+        self._queue.append(self._new_response(kind, utterance, say, _id("speech")))
 
     async def _output_stream(self) -> None:
         t0 = time.monotonic() - self._lead
@@ -239,7 +170,7 @@ class OpenAILiveFake:
 
     def _finish(self, r: ResponseTruth, status: str) -> None:
         r.status, r.done_at = status, time.monotonic()
-        r.usage = usage_for(r.say, r.sent_samples, len(self.truth.received) // 2)
+        self._bill(r)
         self._speaking = None
         self._check_done()
 
@@ -259,29 +190,15 @@ class OpenAILiveFake:
     async def _on_audio(self, pcm: bytes) -> None:
         if not self._started:
             self.truth.problems.append("audio before session.started")
-        if self.truth.first_audio_at is None:
-            self.truth.first_audio_at = time.monotonic()
-        self.truth.received.extend(pcm)
-        for what, sample in self._vad.feed(np.frombuffer(pcm, dtype="<i2")):
-            if what == "start":
-                await self._speech_started(sample)
-            else:
-                await self._speech_stopped(sample)
+        await super()._on_audio(pcm)
 
     async def _speech_started(self, sample: int) -> None:
-        u = UtteranceTruth(index=len(self.truth.utterances), start_sample=sample, started_at=time.monotonic())
-        self.truth.utterances.append(u)
+        u = self._new_utterance(sample)
         heard = self._heard(u.index)
         if heard is not None:
             self._spawn(self._stream_transcript(u, heard))
         if self._speaking is not None:  # talked over: the model yields by itself
             self._spawn(self._stop_talking_later(self._speaking))
-
-    def _heard(self, index: int) -> Optional[Heard]:
-        if index < len(self.script.heard):
-            return self.script.heard[index]
-        self.truth.problems.append(f"unscripted utterance {index}")
-        return None
 
     async def _stream_transcript(self, u: UtteranceTruth, heard: Heard) -> None:
         """Fragments while the caller speaks (a word every 300 ms), the rest once they stop."""
@@ -310,8 +227,7 @@ class OpenAILiveFake:
                           "start_ms": max(0, ms - 200), "end_ms": ms})
 
     async def _speech_stopped(self, sample: int) -> None:
-        u = self.truth.utterances[-1]
-        u.end_sample, u.stopped_at = sample, time.monotonic()
+        u = self._utterance_ended(sample)
         heard = self._heard(u.index)
         if heard is not None and heard.reply is not None:
             self._spawn(self._reply_later(u.index, heard.reply))
@@ -340,18 +256,8 @@ class OpenAILiveFake:
                                                     "input_tokens_details": {"cached_tokens": 128},
                                                     "output_tokens_details": {"reasoning_tokens": 8}}}}})
 
-    def _check_done(self) -> None:
-        kinds = [(r.kind, r.utterance) for r in self.truth.responses if r.status != "in_progress"]
-        expected = [("greeting", None)] if self.script.greeting is not None else []
-        for i, h in enumerate(self.script.heard):
-            if h.reply is not None:
-                expected.append(("reply", i))
-            if h.after_tool is not None:
-                expected.append(("after_tool", i))
-        utter = self.truth.utterances
-        transcribed = len(utter) >= len(self.script.heard) and all(u.transcript_at for u in utter)
-        if all(e in kinds for e in expected) and self._speaking is None and not self._queue and transcribed:
-            self.script_done.set()
+    def _quiet(self) -> bool:
+        return self._speaking is None and not self._queue
 
 
 __all__ = ["OpenAILiveFake"]

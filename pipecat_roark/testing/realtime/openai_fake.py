@@ -30,138 +30,57 @@ import asyncio
 import base64
 import json
 import time
-import uuid
 from collections import deque
 from typing import Any, Optional
 
-import numpy as np
-from loguru import logger
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 
-from pipecat_roark.testing.realtime.script import (
-    RATE,
-    EnergyVAD,
-    Heard,
-    RealtimeScript,
-    ResponseTruth,
-    Say,
-    Truth,
-    UtteranceTruth,
-)
-
-#: Audio per ``response.output_audio.delta`` (100 ms).
-CHUNK_SAMPLES = RATE // 10
+# CHUNK_SAMPLES and usage_for live in the shared base; they stay importable from here.
+from pipecat_roark.testing.realtime._fake_base import CHUNK_SAMPLES, FakeServer, usage_for
+from pipecat_roark.testing.realtime._fake_base import new_id as _id
+from pipecat_roark.testing.realtime.script import RATE, Heard, RealtimeScript, ResponseTruth, Say, UtteranceTruth
 
 
-def _id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:16]}"
-
-
-def usage_for(say: Optional[Say], sent_samples: int, heard_samples: int) -> dict[str, Any]:
-    """Token usage the fake reports for a response (deterministic, by modality)."""
-    text_out = len(say.text) // 4 + 1 if say else 0
-    audio_out = sent_samples // (RATE // 20)  # ~20 audio tokens a second
-    audio_in = heard_samples // (RATE // 10)
-    text_in = 120
-    return {
-        "total_tokens": text_in + audio_in + text_out + audio_out,
-        "input_tokens": text_in + audio_in,
-        "output_tokens": text_out + audio_out,
-        "input_token_details": {"text_tokens": text_in, "audio_tokens": audio_in, "cached_tokens": 64,
-                                "cached_tokens_details": {"text_tokens": 64, "audio_tokens": 0}},
-        "output_token_details": {"text_tokens": text_out, "audio_tokens": audio_out},
-    }
-
-
-class OpenAIRealtimeFake:
+class OpenAIRealtimeFake(FakeServer):
     """The fake server. ``async with OpenAIRealtimeFake(script) as fake: ... fake.url``."""
+
+    name = "realtime fake"
 
     def __init__(self, script: RealtimeScript, *, turn_events: bool = True, host: str = "127.0.0.1"):
         """``turn_events=False``: send no ``input_audio_buffer.speech_started`` /
         ``speech_stopped`` / ``committed`` (the server still detects speech, answers
         and cancels a reply talked over): a stand-in for services that give the
         pipeline no user-turn frames at all (Gemini Live, Nova Sonic, Ultravox)."""
-        self.script = script
+        super().__init__(script, host)
         self._turn_events = turn_events
-        self.truth = Truth()
-        self._host = host
-        self._server = None
-        self.port: Optional[int] = None
-        self._ws: Optional[ServerConnection] = None
-        self._vad = EnergyVAD(threshold=script.vad_threshold, start_windows=script.vad_start_windows,
-                              silence_ms=script.silence_ms)
         self._client_queue: deque[tuple[str, Optional[int], Optional[Say]]] = deque()
         if script.greeting is not None:
             self._client_queue.append(("greeting", None, script.greeting))
         self._active: Optional[ResponseTruth] = None
         self._active_task: Optional[asyncio.Task] = None
-        self._tasks: set[asyncio.Task] = set()
-        self._send_lock = asyncio.Lock()
         self._transcription = False
-        self._tool_owner: dict[str, int] = {}
-        self.script_done = asyncio.Event()
 
     @property
     def url(self) -> str:
         assert self.port is not None, "not started"
         return f"ws://{self._host}:{self.port}/v1/realtime"
 
-    async def __aenter__(self) -> "OpenAIRealtimeFake":
-        self._server = await serve(self._handle, self._host, 0, max_size=None)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc):
-        for t in list(self._tasks):
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._server is not None:
-            self._server.close()
-            try:
-                await asyncio.wait_for(self._server.wait_closed(), 5.0)
-            except asyncio.TimeoutError:  # pragma: no cover
-                logger.warning("realtime fake: server did not close in 5 s")
-
     # ------------------------------------------------------------------ #
     # connection
     # ------------------------------------------------------------------ #
-
-    def _spawn(self, coro) -> asyncio.Task:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
 
     async def _send(self, event: dict[str, Any]) -> None:
         event.setdefault("event_id", _id("event"))
         if event["type"] != "response.output_audio.delta":
             self.truth.events.append((time.monotonic(), "out", event["type"]))
-        ws = self._ws
-        if ws is None:
-            return
-        async with self._send_lock:
-            try:
-                await ws.send(json.dumps(event))
-            except Exception as e:  # the client went away: the call is over
-                logger.debug(f"realtime fake: send failed: {e}")
+        await self._transmit(json.dumps(event))
 
-    async def _handle(self, ws: ServerConnection) -> None:
-        if self._ws is not None:
-            self.truth.problems.append("a second connection")
-            await ws.close()
-            return
-        self._ws = ws
+    async def _on_connect(self, ws: ServerConnection) -> None:
         await self._send({"type": "session.created", "session": {"type": "realtime", "id": _id("sess"),
                                                                  "object": "realtime.session"}})
-        try:
-            async for raw in ws:
-                try:
-                    await self._on_client_event(json.loads(raw))
-                except Exception as e:  # a bug in the fake must show, not hang the call
-                    self.truth.problems.append(f"fake error: {type(e).__name__}: {e}")
-                    logger.exception("realtime fake: client event failed")
-        finally:
-            self._ws = None
+
+    async def _on_message(self, raw: str | bytes) -> None:
+        await self._on_client_event(json.loads(raw))
 
     async def _on_client_event(self, evt: dict[str, Any]) -> None:
         kind = evt.get("type", "")
@@ -221,23 +140,11 @@ class OpenAIRealtimeFake:
     # caller audio and server VAD
     # ------------------------------------------------------------------ #
 
-    async def _on_audio(self, pcm: bytes) -> None:
-        if self.truth.first_audio_at is None:
-            self.truth.first_audio_at = time.monotonic()
-        self.truth.received.extend(pcm)
-        for what, sample in self._vad.feed(np.frombuffer(pcm, dtype="<i2")):
-            if what == "start":
-                await self._speech_started(sample)
-            else:
-                await self._speech_stopped(sample)
-
     def _ms(self, sample: int) -> int:
         return int(sample * 1000 / RATE)
 
     async def _speech_started(self, sample: int) -> None:
-        u = UtteranceTruth(index=len(self.truth.utterances), start_sample=sample,
-                           started_at=time.monotonic(), item_id=_id("item"))
-        self.truth.utterances.append(u)
+        u = self._new_utterance(sample, item_id=_id("item"))
         if self._turn_events:
             await self._send({"type": "input_audio_buffer.speech_started", "item_id": u.item_id,
                               "audio_start_ms": max(0, self._ms(sample) - self.script.prefix_padding_ms)})
@@ -245,8 +152,7 @@ class OpenAIRealtimeFake:
             await self._cancel_active("turn_detected")
 
     async def _speech_stopped(self, sample: int) -> None:
-        u = self.truth.utterances[-1]
-        u.end_sample, u.stopped_at = sample, time.monotonic()
+        u = self._utterance_ended(sample)
         if self._turn_events:
             await self._send({"type": "input_audio_buffer.speech_stopped", "item_id": u.item_id,
                               "audio_end_ms": self._ms(sample)})
@@ -255,9 +161,8 @@ class OpenAIRealtimeFake:
         user_item = {"id": u.item_id, "object": "realtime.item", "type": "message", "role": "user",
                      "status": "completed", "content": [{"type": "input_audio", "transcript": None}]}
         await self._send({"type": "conversation.item.added", "previous_item_id": None, "item": user_item})
-        heard: Optional[Heard] = self.script.heard[u.index] if u.index < len(self.script.heard) else None
+        heard = self._heard(u.index)
         if heard is None:
-            self.truth.problems.append(f"unscripted utterance {u.index}")
             return
         if self._transcription:
             self._spawn(self._transcribe_later(u, heard))
@@ -289,11 +194,7 @@ class OpenAIRealtimeFake:
         await self._start_response(kind, utterance, say)
 
     async def _start_response(self, kind: str, utterance: Optional[int], say: Optional[Say]) -> None:
-        audio = say.audio() if say else np.zeros(0, dtype=np.int16)
-        r = ResponseTruth(response_id=_id("resp"), item_id=_id("item"), kind=kind, utterance=utterance,
-                          say=say, audio=audio, offsets=say.delta_offsets() if say else [],
-                          created_at=time.monotonic())
-        self.truth.responses.append(r)
+        r = self._new_response(kind, utterance, say, _id("resp"), _id("item"))
         self._active = r
         self._active_task = self._spawn(self._stream(r))
 
@@ -323,8 +224,7 @@ class OpenAIRealtimeFake:
         r.status = "completed"
         r.done_at = time.monotonic()
         self._active, self._active_task = None, None
-        r.usage = usage_for(say, r.sent_samples, len(self.truth.received) // 2)
-        await self._send({"type": "response.done", "response": self._response_obj(r, output, r.usage)})
+        await self._send({"type": "response.done", "response": self._response_obj(r, output, self._bill(r))})
         self._check_done()
 
     async def _stream_audio(self, r: ResponseTruth, say: Say) -> None:
@@ -335,28 +235,15 @@ class OpenAIRealtimeFake:
         ids = {"response_id": r.response_id, "item_id": r.item_id, "output_index": 0, "content_index": 0}
         await self._send({"type": "response.content_part.added", **ids,
                           "part": {"type": "output_audio", "transcript": ""}})
-        lead = int(say.text_lead_secs * RATE)
-        next_delta = 0
-        t0 = time.monotonic()
-        n = len(r.audio)
-        for k, start in enumerate(range(0, n, CHUNK_SAMPLES)):
-            end = min(n, start + CHUNK_SAMPLES)
-            while next_delta < len(say.deltas) and r.offsets[next_delta] - lead < end:
-                await self._send({"type": "response.output_audio_transcript.delta", **ids,
-                                  "delta": say.deltas[next_delta]})
-                next_delta += 1
-            chunk = r.audio[start:end].astype("<i2").tobytes()
+
+        async def text(delta: str) -> None:
+            await self._send({"type": "response.output_audio_transcript.delta", **ids, "delta": delta})
+
+        async def audio(chunk: bytes) -> None:
             await self._send({"type": "response.output_audio.delta", **ids,
                               "delta": base64.b64encode(chunk).decode()})
-            if r.first_audio_at is None:
-                r.first_audio_at = time.monotonic()
-            r.sent_samples = end
-            due = t0 + (k + 1) * CHUNK_SAMPLES / RATE / say.pace
-            await asyncio.sleep(max(0.0, due - time.monotonic()))
-        while next_delta < len(say.deltas):
-            await self._send({"type": "response.output_audio_transcript.delta", **ids,
-                              "delta": say.deltas[next_delta]})
-            next_delta += 1
+
+        await self._play(r, say, say.text_lead_secs, text, audio)
         await self._send({"type": "response.output_audio.done", **ids})
         await self._send({"type": "response.output_audio_transcript.done", **ids, "transcript": say.text})
         await self._send({"type": "response.content_part.done", **ids,
@@ -391,33 +278,21 @@ class OpenAIRealtimeFake:
         if r is None:
             return
         self._active, self._active_task = None, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await self._stop_task(task)
         r.status = "cancelled"
         r.done_at = time.monotonic()
         item = self._message_item(r, "incomplete")
         await self._send({"type": "response.output_item.done", "response_id": r.response_id,
                           "output_index": 0, "item": item})
-        r.usage = usage_for(r.say, r.sent_samples, len(self.truth.received) // 2)
         await self._send({"type": "response.done", "response": self._response_obj(
-            r, [item], r.usage, {"type": "cancelled", "reason": reason})})
+            r, [item], self._bill(r), {"type": "cancelled", "reason": reason})})
         self._check_done()
 
-    def _check_done(self) -> None:
-        """Sets :attr:`script_done` once every scripted response ran and every transcript went out."""
-        kinds = [(r.kind, r.utterance) for r in self.truth.responses]
-        expected = [("greeting", None)] if self.script.greeting is not None else []
-        for i, h in enumerate(self.script.heard):
-            if h.reply is not None:
-                expected.append(("reply", i))
-            if h.after_tool is not None:
-                expected.append(("after_tool", i))
-        utter = self.truth.utterances
-        transcribed = not self._transcription or (
-            len(utter) >= len(self.script.heard) and all(u.transcript_at for u in utter))
-        if all(e in kinds for e in expected) and self._active is None and transcribed:
-            self.script_done.set()
+    def _transcripts_expected(self) -> bool:
+        return self._transcription  # the API transcribes the caller only if the session asks
+
+    def _quiet(self) -> bool:
+        return self._active is None
 
 
 __all__ = ["CHUNK_SAMPLES", "OpenAIRealtimeFake", "usage_for"]
