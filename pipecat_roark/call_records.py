@@ -1,12 +1,14 @@
 """What a call keeps beside its turns: tool calls, metrics and errors, as Pipecat reports them.
 
+Tools end completed, failed, cancelled, timed out, or (never answered by
+the end of the call) with no result; errors are kept once per distinct
+message. Metrics and errors are capped, and what was dropped is counted.
+
 A tool is settled once, by whichever comes first of its result, its
-cancellation or its handler's error, and the status says which (a timeout
-is told apart from an answer even where Pipecat reports it as an empty
-result); a tool never answered ends with the call. Metrics and errors are
-capped so that a long or noisy call keeps bounded memory, and what was
-dropped is counted, never silently lost; an error repeated is counted on
-its first record, not kept again.
+cancellation or its handler's error (a timeout is told apart from an
+answer even where Pipecat reports it as an empty result). The caps keep a
+long or noisy call's memory bounded; counting what they drop keeps the
+totals true.
 
 Mixed into :class:`~pipecat_roark.call.Call`, whose ``__init__`` sets the
 attributes declared below.
