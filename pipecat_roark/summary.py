@@ -1,9 +1,9 @@
 """Call-level figures: latency summary, talk time, recording health.
 
 Pure functions over plain numbers (milliseconds unless said otherwise), so
-every rule is unit-tested without a call. :mod:`pipecat_roark.call` feeds
-them the turns and tools it assembled; the observer adds what only it knows
-(delivery counts, what the recorder measured). They return the wire models
+every rule is unit-tested without a call. :mod:`pipecat_roark.call_payloads`
+feeds them the turns and tools the call assembled; the observer adds what
+only it knows (delivery counts, what the recorder measured). They return the wire models
 (:class:`~pipecat_roark.models.CallSummary` and its parts,
 :class:`~pipecat_roark.models.RecordingHealth`): the names on the wire are
 stated there only.
