@@ -53,6 +53,10 @@ STALL_SECS = 2.0
 #: What writing the rest of a call to the spool may take when the host is
 #: no longer waiting.
 HAND_OFF_SECS = 0.5
+#: Journal lines wait at most this long to share one trip to the spool's
+#: thread. A crash loses at most this much of the journal, less than the
+#: audio not yet cut into a chunk (up to ~4 s), which dies with the process.
+JOURNAL_GROUP_SECS = 0.25
 
 
 @dataclass
@@ -111,6 +115,8 @@ class CallDelivery:
         self._wake: Optional[asyncio.Event] = None
         self._started_at = 0.0
         self._audio_discarded = False
+        self._journal_lines: list[dict[str, Any]] = []
+        self._journal_timer: Optional[asyncio.TimerHandle] = None
 
     @property
     def spool_dir(self) -> Optional[str]:
@@ -122,6 +128,11 @@ class CallDelivery:
         """Queue a spool operation; a failure turns the spool off for this call, once, with a warning."""
         if self._spool is None:
             return None
+        if self._journal_lines:
+            self._flush_journal()  # waiting lines keep their place among the spool's operations
+        return self._submit(what, fn, *args, **kwargs)
+
+    def _submit(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> asyncio.Future:
         future = asyncio.wrap_future(SpoolIO.submit(fn, *args, **kwargs))
         future.add_done_callback(lambda f, what=what: self._spool_done(what, f))
         return future
@@ -138,8 +149,27 @@ class CallDelivery:
         self._memory_budget = MAX_PENDING_BYTES
 
     def _journal(self, **record: Any) -> None:
-        if self._spool is not None:
-            self._spool_op("journal", self._spool.journal, **record)
+        """A journal line, written with the others of the next JOURNAL_GROUP_SECS in one trip to the spool's
+        thread (a chunk's "produced" and "delivered" lines mostly travel together)."""
+        if self._spool is None:
+            return
+        self._journal_lines.append(record)
+        if self._journal_timer is None:
+            try:
+                self._journal_timer = asyncio.get_running_loop().call_later(JOURNAL_GROUP_SECS, self._flush_journal)
+            except RuntimeError:  # no loop (teardown): at once
+                self._flush_journal()
+
+    def _flush_journal(self) -> None:
+        if self._journal_timer is not None:
+            self._journal_timer.cancel()
+            self._journal_timer = None
+        lines, self._journal_lines = self._journal_lines, []
+        if lines and self._spool is not None:
+            try:
+                self._submit("journal", self._spool.journal_lines, lines)
+            except RuntimeError:  # the loop is gone: write from here, it is the end anyway
+                self._spool.journal_lines(lines)
 
     # -- during the call ---------------------------------------------------
 
@@ -469,6 +499,7 @@ class CallDelivery:
     async def _settle_spool(self, delivered: bool, undelivered: list[_Chunk], payload: dict[str, Any], budget: float) -> None:
         spool = self._spool
         assert spool is not None
+        self._flush_journal()  # before the journal is closed
         try:
             if delivered:
                 await asyncio.wait_for(SpoolIO.run(spool.close, delivered=True), budget)
@@ -494,6 +525,10 @@ class CallDelivery:
     def abort(self) -> None:
         """Cancel everything still running (the loop is going away)."""
         self._closed = True
+        try:
+            self._flush_journal()
+        except Exception:
+            pass
         for task in list(self._chunk_tasks):
             task.cancel()
         if self._started_task is not None:

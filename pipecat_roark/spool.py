@@ -205,8 +205,12 @@ class CallSpool:
         self._journal_fd = os.open(self.path / "journal.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
 
     def journal(self, **record: Any) -> None:
-        if self._journal_fd is not None:
-            os.write(self._journal_fd, _dump(record) + b"\n")
+        self.journal_lines([record])
+
+    def journal_lines(self, records: list[dict[str, Any]]) -> None:
+        """Append records to the journal, in one write (a line each)."""
+        if self._journal_fd is not None and records:
+            os.write(self._journal_fd, b"".join(_dump(r) + b"\n" for r in records))
 
     def put_chunk(self, index: int, data: bytes) -> None:
         atomic_write(self.path / chunk_name(index), data)
