@@ -53,9 +53,10 @@ STALL_SECS = 2.0
 #: What writing the rest of a call to the spool may take when the host is
 #: no longer waiting.
 HAND_OFF_SECS = 0.5
-#: Journal lines wait at most this long to share one trip to the spool's
-#: thread. A crash loses at most this much of the journal, less than the
-#: audio not yet cut into a chunk (up to ~4 s), which dies with the process.
+#: A chunk's "produced" journal line waits at most this long to share one
+#: trip to the spool's thread with its "delivered" line. A crash in that
+#: window leaves the chunk uncounted, like the audio not yet cut into a chunk
+#: (up to ~4 s), which dies with the process too.
 JOURNAL_GROUP_SECS = 0.25
 
 
@@ -149,12 +150,14 @@ class CallDelivery:
         self._memory_budget = MAX_PENDING_BYTES
 
     def _journal(self, **record: Any) -> None:
-        """A journal line, written with the others of the next JOURNAL_GROUP_SECS in one trip to the spool's
-        thread (a chunk's "produced" and "delivered" lines mostly travel together)."""
+        """A journal line. A chunk's "produced" line waits up to JOURNAL_GROUP_SECS for its "delivered" line,
+        which goes at once, taking what waits along: one trip to the spool's thread per chunk, not two."""
         if self._spool is None:
             return
         self._journal_lines.append(record)
-        if self._journal_timer is None:
+        if record.get("k") != "chunk":
+            self._flush_journal()  # a crash must never count a delivered chunk as lost
+        elif self._journal_timer is None:
             try:
                 self._journal_timer = asyncio.get_running_loop().call_later(JOURNAL_GROUP_SECS, self._flush_journal)
             except RuntimeError:  # no loop (teardown): at once
