@@ -205,9 +205,13 @@ class EdgeResolver:
         for side in (USER, BOT):
             queue = self._pending[side]
             pos = self.tl.pos(side)
-            while queue and (final or pos >= queue[0].due(self.rate)):
+            while queue:
+                due = queue[0].due(self.rate)
+                if pos < due and not final:
+                    break
                 hint = queue.popleft()
-                horizon = None if pos < hint.due(self.rate) else hint.due(self.rate) // self.tl.block
+                # Read up to the due point; at the end, short of it, whatever was recorded.
+                horizon = due // self.tl.block if pos >= due else None
                 out.append((hint, self.resolve(hint, horizon)))
             self._due[side] = queue[0].due(self.rate) if queue else None
         return out
