@@ -26,12 +26,11 @@ Everything here is O(1) per frame; discovery walks the pipeline once.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as _dt
 from typing import Any, Callable, Optional
 
 from .analytics import Span, interruption_cause, turn_taking
-from .cost import _genai_prices, call_cost, warm_up
+from .cost import call_cost, start_warm_up
 from .events import MAX_EVENTS, dtmf_event, dtmf_frame_classes, user_event
 from .models import TimelineEvent
 from .outcome import OutcomeTracker, last_speaker, validate_status
@@ -131,7 +130,6 @@ class CallOutcomeExtension(CallExtension):
         self._hooked: set[int] = set()
         self._worker: Any = None
         self._realtime: set[str] = set()
-        self._warm: Optional[Any] = None
 
     # -- discovery ----------------------------------------------------------
 
@@ -195,9 +193,9 @@ class CallOutcomeExtension(CallExtension):
         # the output transport (and its serializer).
         if self._recorder is not None:
             self._hook_transport(processors_before(self._recorder))
-        if _genai_prices() is not None and self._warm is None:
-            # Its data loads in ~0.2 s of CPU: not on the event loop, and before the end needs it.
-            self._warm = asyncio.get_running_loop().run_in_executor(None, warm_up)
+        # The optional price list loads in ~0.2 s of CPU: once per process, off
+        # the event loop, and before the end of this call needs it.
+        start_warm_up()
         tel = self._telephony()
         return {"telephony": tel} if tel is not None else {}
 

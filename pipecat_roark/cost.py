@@ -23,13 +23,13 @@ A component whose model has no price is ``unknown`` with no ``usd``; the
 call's total is then the sum of what is known and ``complete`` is False.
 
 Computing with ``genai-prices`` loads its data (~0.2 s of CPU the first
-time): call :func:`warm_up` and :func:`call_cost` off the event loop
-(``asyncio.to_thread``).
+time): :func:`start_warm_up` does that once per process, in a thread.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional
 
@@ -141,8 +141,31 @@ def genai_prices_version() -> Optional[str]:
     return getattr(mod, "__version__", None) if mod is not None else None
 
 
+_warm_up_started = False
+
+
+def start_warm_up() -> None:
+    """Import the optional price list and load its data in a thread of its own, once per process.
+
+    Every call wants it at its end; loading it (~0.2 s of CPU) is a cost of
+    the process, not of each call, and never runs on the event loop. No
+    executor: a daemon thread neither wakes the loop when done nor holds up
+    the interpreter's exit.
+    """
+    global _warm_up_started
+    if _warm_up_started:
+        return
+    _warm_up_started = True
+    try:
+        threading.Thread(target=warm_up, name="roark-prices-warm-up", daemon=True).start()
+    except RuntimeError:  # no more threads: it loads on first use instead
+        pass
+
+
 def warm_up() -> bool:
     """Load the optional price list's data now (blocking, ~0.2 s): call it in a thread. True if available."""
+    global _warm_up_started
+    _warm_up_started = True  # done here (e.g. by a host at startup): no call starts it again
     mod = _genai_prices()
     if mod is None:
         return False
@@ -371,4 +394,4 @@ def _price_component(
     return ComponentCost(**base, usd=round(usd, 6), source=source, basis=basis, quantity=quantity), turns
 
 
-__all__ = ["Tokens", "call_cost", "genai_prices_version", "price_tokens", "split_tokens", "warm_up"]
+__all__ = ["Tokens", "call_cost", "genai_prices_version", "price_tokens", "split_tokens", "start_warm_up", "warm_up"]

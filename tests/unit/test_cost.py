@@ -205,3 +205,38 @@ def test_the_maintained_price_list_when_installed():
     # A model it does not know falls back to the table.
     recs = tts_usage("eleven_flash_v2_5", 1000)
     assert comp(call_cost(recs), "tts").source == "table"
+
+
+def test_price_list_warm_up_runs_once_per_process_in_its_own_thread(monkeypatch):
+    import threading
+
+    from pipecat_roark import cost
+
+    ran: list[str] = []
+    done = threading.Event()
+
+    def fake_warm_up() -> bool:
+        ran.append(threading.current_thread().name)
+        done.set()
+        return True
+
+    monkeypatch.setattr(cost, "_warm_up_started", False)
+    monkeypatch.setattr(cost, "warm_up", fake_warm_up)
+    for _ in range(5):  # every call's start asks; only the first starts it
+        cost.start_warm_up()
+    assert done.wait(5.0)
+    for t in threading.enumerate():  # any other one started would have finished too
+        if t.name == "roark-prices-warm-up":
+            t.join(5.0)
+    assert ran == ["roark-prices-warm-up"]
+
+
+def test_price_list_loaded_by_the_host_is_not_loaded_again(monkeypatch):
+    from pipecat_roark import cost
+
+    monkeypatch.setattr(cost, "_warm_up_started", False)
+    cost.warm_up()  # e.g. at the host's startup; True or False whether genai-prices is installed
+    started: list[object] = []
+    monkeypatch.setattr(cost.threading, "Thread", lambda *a, **k: started.append(k))
+    cost.start_warm_up()
+    assert started == []
