@@ -413,6 +413,12 @@ def report_workload(name: str, w: tuple, reps: list[dict[str, Optional[dict]]],
                      f"{'<=' if verdict else '>'} empty observer {extra['empty']:.2f} + stock ABP {extra['abp']:.2f} "
                      f"= {floor:.2f} CPU-s: {'PASS' if verdict else 'FAIL'}"
                      + (f" (measured together: {extra['empty+abp']:.2f})" if extra.get("empty+abp") is not None else ""))
+    paired = [r["roark"]["cpu_secs"] - r["none"]["cpu_secs"]
+              <= r["empty"]["cpu_secs"] + r["abp"]["cpu_secs"] - 2 * r["none"]["cpu_secs"]
+              for r in reps if all(r.get(v) for v in ("none", "empty", "abp", "roark"))]
+    if paired:
+        # The medians can land either side of a close floor: how each repetition came out on its own.
+        lines.append(f"repetitions where Roark's extra was within that repetition's floor: {sum(paired)} of {len(paired)}")
     together = extra.get("empty+abp")
     if together is not None and None not in (extra.get("empty"), extra.get("abp"), extra.get("roark")):
         # The floor's own parts interact: the observer is also told of every frame the processor handles.
