@@ -16,7 +16,8 @@ rest is kept in a module per concern:
   global provider;
 - :mod:`pipecat_roark.tracing_export`: the exporter (OTLP/HTTP, batched,
   retried, counted) and the call's span processor;
-- :mod:`pipecat_roark.tracing_redaction`: ``redact=`` applied to spans.
+- :mod:`pipecat_roark.tracing_redaction`: ``redact=`` applied to spans;
+- :mod:`pipecat_roark.tracing_atexit`: the last flush at interpreter exit.
 
 When the call ends, the spans ended so far are flushed before call-ended
 is built; the rest are flushed once the conversation span has ended, then
@@ -29,17 +30,16 @@ module (and those above) imports none of it until a traced call is created.
 
 from __future__ import annotations
 
-import atexit
 import os
 import threading
-import time
 from concurrent.futures import Future
 from typing import Any, Optional
 
 # CallTracing reads the export bounds and deadlines through this module's
 # names (the tests shorten them here), so they are imported, not qualified.
-# The CONVERSATION_* names are only re-exported: their readers are in the
-# module they come from.
+# EXIT_FLUSH_SECS and the CONVERSATION_* names are only re-exported: their
+# readers are in the modules they come from.
+from .tracing_atexit import EXIT_FLUSH_SECS, _register_atexit  # noqa: F401
 from .tracing_export import (
     MAX_ATTRIBUTE_CHARS,
     MAX_BATCH_SPANS,
@@ -81,8 +81,6 @@ ROOT_WAIT_SECS = 5.0
 FINAL_FLUSH_SECS = 5.0
 #: The flush started as the call ends, before call-ended is built.
 EARLY_FLUSH_SECS = 2.0
-#: At interpreter exit, how long all unfinished calls may take together.
-EXIT_FLUSH_SECS = 5.0
 
 
 def missing_extra() -> Optional[str]:
@@ -383,29 +381,6 @@ class CallTracing:
         t = self._closer
         if t is not None:
             t.join(timeout)
-
-
-def _register_atexit() -> None:
-    with _ROUTER.lock:
-        if _ROUTER.atexit_registered:
-            return
-        _ROUTER.atexit_registered = True
-    atexit.register(_flush_all_at_exit)
-
-
-def _flush_all_at_exit() -> None:
-    """The process is exiting: give unfinished calls a bounded last chance."""
-    with _ROUTER.lock:
-        calls = list(dict.fromkeys(list(_ROUTER.by_call_id.values()) + list(_ROUTER.by_trace_id.values())))
-    if not calls:
-        return
-    for call in calls:
-        call._root_ended.set()  # nothing will end it any more
-        call._quiet.set()
-        call._start_closer()
-    deadline = time.monotonic() + EXIT_FLUSH_SECS
-    for call in calls:
-        call.join(max(0.0, deadline - time.monotonic()))
 
 
 __all__ = ["CallTracing", "INSTALL_HINT", "TRACES_PATH", "missing_extra"]
