@@ -8,69 +8,57 @@ whose resource names the call (``pipecat.call.id``, ``roark.external_id``,
 ``roark.skip`` for test calls) and whose batch processor exports to
 ``{base_url}/v1/traces`` with ``Authorization: Bearer <key>``.
 
-Why routing, and how. Pipecat (0.0.10x and 1.x alike) asks the *global*
-API for its tracers: ``trace.get_tracer("pipecat")`` for every service span
-and ``trace.get_tracer("pipecat.turn")`` once per worker. An application
-that already exports elsewhere owns that global provider, and OpenTelemetry
-forbids replacing it. So the first traced call installs a thin wrapper
-around ``opentelemetry.trace.get_tracer`` that, for Pipecat's tracer names
-only, returns a :class:`_RoutingTracer`. For every span it is asked for, it
-decides:
+Here is :class:`CallTracing`, one call's provider and its lifecycle. The
+rest is kept in a module per concern:
 
-- ``conversation`` (the root Pipecat starts per worker): Pipecat sets
-  ``conversation.id`` on it first thing. Until then the span is a
-  :class:`_PendingSpan` that only collects attributes; once the id is known
-  the real span is made by the provider of the Roark call of that id (a
-  new root: the call's trace id is its own), or by the app's tracer when no
-  Roark call has that id.
-- any other span: by its parent's trace id. Pipecat parents turn and
-  service spans explicitly on the worker's conversation or turn span, so a
-  span whose parent is in a Roark call's trace goes to that call's
-  provider, and everything else to the app's tracer, exactly as without
-  this module.
+- :mod:`pipecat_roark.tracing_routing`: how each of Pipecat's spans reaches
+  its call's provider, or the app's tracer, without touching the app's
+  global provider;
+- :mod:`pipecat_roark.tracing_export`: the exporter (OTLP/HTTP, batched,
+  retried, counted) and the call's span processor;
+- :mod:`pipecat_roark.tracing_redaction`: ``redact=`` applied to spans;
+- :mod:`pipecat_roark.tracing_atexit`: the last flush at interpreter exit.
 
-Consequences: the app's provider (global or not) never sees a Roark call's
-spans and keeps all of its own; two calls in one process never share a
-provider, a resource or a trace; other libraries' tracers are untouched;
-with no traced call alive every Pipecat span goes straight to the app's
-tracer. The observer must exist before the worker is built (it does: it is
-passed in ``observers=[roark]``), because the worker fetches its turn
-tracer when it is constructed.
-
-Export is batched (OpenTelemetry's ``BatchSpanProcessor``: a bounded queue
-of 2048 spans, 256 per request, at least once a second), encoded with the
-official OTLP protobuf encoder, gzipped and posted by our own small
-exporter (stdlib HTTP, no proxies, no ``OTEL_EXPORTER_OTLP_*`` variables:
-those configure the *app's* collector and must never add, say, a Honeycomb
-key to requests sent to Roark). When the call ends, the spans ended so far
-are flushed before call-ended is built; the rest are flushed once the
-conversation span has ended, then the provider is shut down, all under
-deadlines and in a background thread. Nothing here raises into Pipecat.
+When the call ends, the spans ended so far are flushed before call-ended
+is built; the rest are flushed once the conversation span has ended, then
+the provider is shut down, all under deadlines and in a background thread.
+Nothing here raises into Pipecat.
 
 OpenTelemetry is the optional extra ``pipecat-roark[tracing]``; this
-module imports none of it until a traced call is created.
+module (and those above) imports none of it until a traced call is created.
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import gzip
 import os
 import threading
-import time
-import urllib.error
-import urllib.request
-import weakref
-from collections import OrderedDict
 from concurrent.futures import Future
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any, Optional
 
-from loguru import logger
+# CallTracing reads the export bounds and deadlines through this module's
+# names (the tests shorten them here), so they are imported, not qualified.
+# EXIT_FLUSH_SECS and the CONVERSATION_* names are only re-exported: their
+# readers are in the modules they come from.
+from .tracing_atexit import EXIT_FLUSH_SECS, _register_atexit  # noqa: F401
+from .tracing_export import (
+    MAX_ATTRIBUTE_CHARS,
+    MAX_BATCH_SPANS,
+    MAX_QUEUE_SPANS,
+    REQUEST_TIMEOUT_SECS,
+    RETRY_BUDGET_SECS,
+    SCHEDULE_DELAY_MS,
+    TRACES_PATH,
+    _Counters,
+    _exporter_class,
+    _processor_class,
+)
+from .tracing_routing import (  # noqa: F401
+    _ROUTER,
+    CONVERSATION_ID_ATTR,
+    CONVERSATION_SPAN,
+    _register_pending_as_span,
+)
 
-from .client import is_retryable_status, parse_retry_after
-
-TRACES_PATH = "/v1/traces"
 INSTALL_HINT = 'pip install "pipecat-roark[tracing]" (in a clone of the repository: pip install -e ".[tracing]")'
 #: The modules of the extra, and what each one is for.
 _REQUIRED = (
@@ -84,17 +72,7 @@ ATTR_EXTERNAL_ID = "roark.external_id"
 ATTR_SKIP = "roark.skip"
 ATTR_AGENT_ID = "roark.agent.id"
 ATTR_INTEGRATION_ID = "roark.integration.id"
-CONVERSATION_ID_ATTR = "conversation.id"
-CONVERSATION_SPAN = "conversation"
 
-#: Export bounds (per call).
-MAX_QUEUE_SPANS = 2048
-MAX_BATCH_SPANS = 256
-SCHEDULE_DELAY_MS = 1000
-MAX_ATTRIBUTE_CHARS = 64 * 1024
-REQUEST_TIMEOUT_SECS = 5.0
-#: How long one batch may be retried (429/5xx/no answer) before it is dropped.
-RETRY_BUDGET_SECS = 10.0
 #: After the conversation span ends, how long spans still open may take to end.
 STRAGGLER_GRACE_SECS = 1.0
 #: After the observer's cleanup, how long to wait for the conversation span to end.
@@ -103,8 +81,6 @@ ROOT_WAIT_SECS = 5.0
 FINAL_FLUSH_SECS = 5.0
 #: The flush started as the call ends, before call-ended is built.
 EARLY_FLUSH_SECS = 2.0
-#: At interpreter exit, how long all unfinished calls may take together.
-EXIT_FLUSH_SECS = 5.0
 
 
 def missing_extra() -> Optional[str]:
@@ -122,531 +98,6 @@ def missing_extra() -> Optional[str]:
 
 def _hex_trace_id(trace_id: int) -> str:
     return format(trace_id, "032x")
-
-
-# --------------------------------------------------------------------------- #
-# Routing
-# --------------------------------------------------------------------------- #
-
-
-class _Router:
-    """Which traced call owns a conversation id or a trace id. Process-wide."""
-
-    def __init__(self) -> None:
-        self.lock = threading.RLock()
-        # Weak: a call whose observer is dropped without a teardown (the bot failed
-        # before its worker ran) does not stay registered. A running call is held
-        # by its observer, and its open spans hold its span processor.
-        self.by_call_id: "weakref.WeakValueDictionary[str, CallTracing]" = weakref.WeakValueDictionary()
-        self.by_trace_id: "weakref.WeakValueDictionary[int, CallTracing]" = weakref.WeakValueDictionary()
-        # Traces of finished calls: late spans under them are dropped, so they
-        # reach neither Roark (too late) nor the app (not its spans).
-        self.closed_traces: "OrderedDict[int, None]" = OrderedDict()
-        self.original_get_tracer: Any = None
-        self.atexit_registered = False
-
-    @property
-    def idle(self) -> bool:
-        return not len(self.by_call_id) and not len(self.by_trace_id) and not self.closed_traces
-
-    def install(self) -> None:
-        """Wrap ``opentelemetry.trace.get_tracer`` once (idempotent, thread-safe)."""
-        from opentelemetry import trace as trace_api
-
-        with self.lock:
-            current = trace_api.get_tracer
-            if getattr(current, "_pipecat_roark_router", False):
-                return
-            self.original_get_tracer = current
-
-            def get_tracer(*args: Any, **kwargs: Any):
-                tracer = current(*args, **kwargs)
-                try:
-                    name = args[0] if args else kwargs.get("instrumenting_module_name", "")
-                    explicit = kwargs.get("tracer_provider", args[2] if len(args) > 2 else None)
-                    if explicit is None and isinstance(name, str) and (name == "pipecat" or name.startswith("pipecat.")):
-                        version = args[1] if len(args) > 1 else kwargs.get("instrumenting_library_version")
-                        schema_url = args[3] if len(args) > 3 else kwargs.get("schema_url")
-                        return _RoutingTracer(tracer, name, version, schema_url)
-                except Exception:  # pragma: no cover - never break the caller's tracing
-                    pass
-                return tracer
-
-            get_tracer._pipecat_roark_router = True  # type: ignore[attr-defined]
-            get_tracer.__wrapped__ = current  # type: ignore[attr-defined]
-            get_tracer.__doc__ = current.__doc__
-            trace_api.get_tracer = get_tracer
-
-    def register(self, call: "CallTracing") -> bool:
-        with self.lock:
-            other = self.by_call_id.get(call.call_id)
-            if other is not None and not other.closed:
-                return False
-            self.by_call_id[call.call_id] = call
-            return True
-
-    def bind_trace(self, trace_id: int, call: "CallTracing") -> None:
-        with self.lock:
-            self.by_trace_id[trace_id] = call
-
-    def unregister(self, call: "CallTracing") -> None:
-        with self.lock:
-            if self.by_call_id.get(call.call_id) is call:
-                del self.by_call_id[call.call_id]
-            for tid in [t for t, c in list(self.by_trace_id.items()) if c is call]:
-                self.by_trace_id.pop(tid, None)
-                self.closed_traces[tid] = None
-            while len(self.closed_traces) > 4096:
-                self.closed_traces.popitem(last=False)
-
-    def owner_of_context(self, context: Any) -> tuple[Optional["CallTracing"], bool]:
-        """(call, dropped): the traced call whose trace the context's span is in."""
-        from opentelemetry import trace as trace_api
-
-        parent = trace_api.get_current_span(context)
-        if isinstance(parent, _PendingSpan):
-            parent._bind()  # a child needs its parent's ids
-            parent = parent._real
-        sc = parent.get_span_context() if parent is not None else None
-        if sc is None or not sc.is_valid:
-            return None, False
-        with self.lock:
-            call = self.by_trace_id.get(sc.trace_id)
-            return call, call is None and sc.trace_id in self.closed_traces
-
-    def call_for_conversation(self, conversation_id: Any) -> Optional["CallTracing"]:
-        if not isinstance(conversation_id, str):
-            return None
-        with self.lock:
-            return self.by_call_id.get(conversation_id)
-
-
-_ROUTER = _Router()
-
-
-def _make_routing_tracer_class():
-    from opentelemetry import trace as trace_api
-    from opentelemetry.trace import INVALID_SPAN, SpanKind
-
-    class RoutingTracer(trace_api.Tracer):
-        """A Pipecat tracer: each span goes to its Roark call's provider, or to the app's tracer."""
-
-        def __init__(self, fallback: Any, name: str, version: Optional[str] = None, schema_url: Optional[str] = None):
-            self._fallback = fallback
-            self._name = name
-            self._version = version
-            self._schema_url = schema_url
-
-        def _target(self, name: str, context: Any, attributes: Any) -> Any:
-            """Where a span goes: a tracer, a CallTracing (a call's root), _PendingSpan, or None (drop)."""
-            try:
-                if _ROUTER.idle:
-                    return self._fallback
-                call, dropped = _ROUTER.owner_of_context(context)
-                if call is not None:
-                    return call.tracer(self._name, self._version, self._schema_url)
-                if dropped:
-                    return None
-                if name == CONVERSATION_SPAN and len(_ROUTER.by_call_id):
-                    if attributes and CONVERSATION_ID_ATTR in attributes:
-                        owner = _ROUTER.call_for_conversation(attributes.get(CONVERSATION_ID_ATTR))
-                        return owner if owner is not None else self._fallback
-                    return _PendingSpan
-            except Exception:
-                logger.opt(exception=True).debug("pipecat-roark tracing: routing failed; span left to the app")
-            return self._fallback
-
-        def _start(self, target: Any, name, context, kind, attributes, links, start_time, rec, sse) -> Any:
-            try:
-                if target is None:
-                    return INVALID_SPAN
-                if target is _PendingSpan:
-                    return _PendingSpan(self, name, context, kind, attributes, links, start_time, rec, sse)
-                if isinstance(target, CallTracing):
-                    return target.start_root(self._name, self._version, self._schema_url, name, context, kind,
-                                             attributes, links, start_time, rec, sse)
-                return target.start_span(name, context, kind, attributes, links, start_time, rec, sse)
-            except Exception:
-                if target is self._fallback:
-                    raise
-                logger.opt(exception=True).debug("pipecat-roark tracing: could not start a span; left to the app")
-            return self._fallback.start_span(name, context, kind, attributes, links, start_time, rec, sse)
-
-        def start_span(self, name, context=None, kind=SpanKind.INTERNAL, attributes=None, links=None,
-                       start_time=None, record_exception=True, set_status_on_exception=True):
-            target = self._target(name, context, attributes)
-            return self._start(target, name, context, kind, attributes, links, start_time, record_exception,
-                               set_status_on_exception)
-
-        @contextlib.contextmanager
-        def start_as_current_span(self, name, context=None, kind=SpanKind.INTERNAL, attributes=None, links=None,
-                                  start_time=None, record_exception=True, set_status_on_exception=True,
-                                  end_on_exit=True) -> Iterator[Any]:
-            target = self._target(name, context, attributes)
-            if target is not None and target is not _PendingSpan and not isinstance(target, CallTracing):
-                # A real tracer (the app's, or a call's): its own context manager.
-                with target.start_as_current_span(name, context, kind, attributes, links, start_time,
-                                                  record_exception, set_status_on_exception, end_on_exit) as s:
-                    yield s
-                return
-            span = self._start(target, name, context, kind, attributes, links, start_time, record_exception,
-                               set_status_on_exception)
-            with trace_api.use_span(span, end_on_exit=end_on_exit, record_exception=record_exception,
-                                    set_status_on_exception=set_status_on_exception) as s:
-                yield s
-
-    return RoutingTracer
-
-
-_ROUTING_TRACER_CLASS: Any = None
-
-
-def _RoutingTracer(fallback: Any, name: str, version: Optional[str] = None, schema_url: Optional[str] = None):
-    global _ROUTING_TRACER_CLASS
-    if _ROUTING_TRACER_CLASS is None:
-        _ROUTING_TRACER_CLASS = _make_routing_tracer_class()
-    return _ROUTING_TRACER_CLASS(fallback, name, version, schema_url)
-
-
-class _PendingSpan:
-    """The ``conversation`` span until its ``conversation.id`` says whose it is.
-
-    It collects attributes; the first call that needs a real span (anything
-    but setting attributes) makes one, in the Roark call named by
-    ``conversation.id`` or else with the app's tracer, then forwards
-    everything to it. Its start time is the time it was asked for.
-    """
-
-    def __init__(self, router_tracer: Any, name: str, context: Any, kind: Any, attributes: Any, links: Any,
-                 start_time: Optional[int], record_exception: bool, set_status_on_exception: bool):
-        self._tracer = router_tracer
-        self._name = name
-        self._context = context
-        self._kind = kind
-        self._attributes: dict[str, Any] = dict(attributes or {})
-        self._links = links
-        self._start_time = start_time if start_time is not None else time.time_ns()
-        self._flags = (record_exception, set_status_on_exception)
-        self._real: Any = None
-
-    def _bind(self, owner: Optional["CallTracing"] = None) -> Any:
-        if self._real is not None:
-            return self._real
-        t = self._tracer
-        args = (self._name, self._context, self._kind, self._attributes or None, self._links, self._start_time,
-                *self._flags)
-        try:
-            if owner is not None:
-                self._real = owner.start_root(t._name, t._version, t._schema_url, *args)
-        except Exception:
-            logger.opt(exception=True).debug("pipecat-roark tracing: could not start the conversation span")
-        if self._real is None:
-            self._real = t._fallback.start_span(*args)
-        return self._real
-
-    def set_attribute(self, key: str, value: Any) -> None:
-        if self._real is None:
-            if key == CONVERSATION_ID_ATTR:
-                self._attributes[key] = value
-                self._bind(_ROUTER.call_for_conversation(value))
-                return
-            self._attributes[key] = value
-            return
-        self._real.set_attribute(key, value)
-
-    def set_attributes(self, attributes: Mapping[str, Any]) -> None:
-        for k, v in dict(attributes or {}).items():
-            self.set_attribute(k, v)
-
-    def get_span_context(self):
-        return self._bind().get_span_context()
-
-    def end(self, end_time: Optional[int] = None) -> None:
-        self._bind().end(end_time)
-
-    def add_event(self, name: str, attributes: Any = None, timestamp: Optional[int] = None) -> None:
-        self._bind().add_event(name, attributes, timestamp)
-
-    def add_link(self, context: Any, attributes: Any = None) -> None:
-        self._bind().add_link(context, attributes)
-
-    def update_name(self, name: str) -> None:
-        if self._real is None:
-            self._name = name
-            return
-        self._real.update_name(name)
-
-    def is_recording(self) -> bool:
-        return self._bind().is_recording()
-
-    def set_status(self, status: Any, description: Optional[str] = None) -> None:
-        self._bind().set_status(status, description)
-
-    def record_exception(self, exception: BaseException, attributes: Any = None, timestamp: Any = None,
-                         escaped: bool = False) -> None:
-        self._bind().record_exception(exception, attributes, timestamp, escaped)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self._bind().__exit__(exc_type, exc, tb)
-
-    def __getattr__(self, name: str) -> Any:  # SDK extras (name, attributes, ...)
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self._bind(), name)
-
-
-def _register_pending_as_span() -> None:
-    """Make isinstance(pending, opentelemetry.trace.Span) true (use_span, get_current_span)."""
-    from opentelemetry.trace import Span
-
-    if not issubclass(_PendingSpan, Span):
-        Span.register(_PendingSpan)
-
-
-# --------------------------------------------------------------------------- #
-# Export
-# --------------------------------------------------------------------------- #
-
-
-class _Counters:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.started = 0
-        self.ended = 0
-        self.open = 0
-        self.exported = 0
-        self.failed = 0
-        self.late = 0
-        self.batches_ok = 0
-        self.batches_failed = 0
-
-
-def _make_exporter_class():
-    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-
-    class RoarkSpanExporter(SpanExporter):
-        """OTLP/HTTP protobuf (gzip) to one endpoint, with only our headers."""
-
-        def __init__(self, endpoint: str, api_key: Optional[str], counters: _Counters, log: Any,
-                     timeout: float = REQUEST_TIMEOUT_SECS, retry_budget: float = RETRY_BUDGET_SECS,
-                     redactor: Any = None, on_redaction_failure: Any = None):
-            self._endpoint = endpoint
-            self._redactor = redactor
-            self._on_redaction_failure = on_redaction_failure
-            self._headers = {
-                "Content-Type": "application/x-protobuf",
-                "Content-Encoding": "gzip",
-                "User-Agent": "pipecat-roark",
-            }
-            if api_key:
-                self._headers["Authorization"] = f"Bearer {api_key}"
-            self._counters = counters
-            self._log = log
-            self._timeout = timeout
-            self._retry_budget = retry_budget
-            self._stop = threading.Event()
-            self._warned: set[str] = set()
-            # No proxies: like the rest of the package (aiohttp without trust_env).
-            self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-        def _warn_once(self, key: str, msg: str, error: bool = False) -> None:
-            if key in self._warned:
-                return
-            self._warned.add(key)
-            try:
-                (self._log.error if error else self._log.warning)(msg)
-            except Exception:
-                pass
-
-        def _post(self, body: bytes) -> tuple[Optional[int], Optional[float], str]:
-            req = urllib.request.Request(self._endpoint, data=body, headers=self._headers, method="POST")
-            try:
-                with self._opener.open(req, timeout=self._timeout) as resp:
-                    resp.read()
-                    return resp.status, None, ""
-            except urllib.error.HTTPError as e:
-                retry_after = parse_retry_after(e.headers.get("Retry-After") if e.headers else None)
-                try:
-                    detail = e.read(300).decode("utf-8", "replace")
-                except Exception:
-                    detail = ""
-                return e.code, retry_after, detail
-            except Exception as e:  # connection refused, timeout, TLS...
-                reason = getattr(e, "reason", e)
-                return None, None, f"{type(reason).__name__}: {reason}"[:200]
-
-        def _redaction_failed(self, reason: str) -> None:
-            if self._on_redaction_failure is not None:
-                self._on_redaction_failure(reason)
-            else:
-                self._warn_once("redaction-failed", f"redaction failed ({reason}) in a span attribute; "
-                                "it was sent as \"[REDACTION FAILED]\" instead")
-
-        def export(self, spans) -> "SpanExportResult":
-            n = len(spans)
-            if self._redactor is not None:
-                try:
-                    spans = [_redacted_span(s, self._redactor, self._redaction_failed) for s in spans]
-                except Exception as e:
-                    # Never send a span unredacted: drop the batch instead.
-                    self._warn_once("redact", f"could not redact {n} spans for Roark ({type(e).__name__}); "
-                                    "dropped rather than sent unredacted")
-                    return self._done(n, False)
-            try:
-                body = gzip.compress(encode_spans(spans).SerializeToString(), compresslevel=5)
-            except Exception as e:
-                self._warn_once("encode", f"could not encode {n} spans for Roark: {type(e).__name__}: {e}")
-                return self._done(n, False)
-            deadline = time.monotonic() + self._retry_budget
-            delay = 0.5
-            while True:
-                status, retry_after, detail = self._post(body)
-                if status is not None and 200 <= status < 300:
-                    return self._done(n, True)
-                retryable = status is None or is_retryable_status(status)
-                what = f"HTTP {status}" if status is not None else "no response"
-                if status in (401, 403):
-                    self._warn_once("auth", f"Roark rejected the traces ({what}): check ROARK_API_KEY", error=True)
-                    return self._done(n, False)
-                wait = min(retry_after if retry_after is not None else delay, 5.0)
-                if not retryable or self._stop.is_set() or time.monotonic() + wait >= deadline:
-                    self._warn_once(
-                        f"fail-{status}",
-                        f"could not send {n} spans to Roark's {TRACES_PATH} ({what}{': ' + detail if detail else ''}); "
-                        "dropped (the call itself is unaffected)",
-                    )
-                    return self._done(n, False)
-                self._warn_once("retry", f"sending spans to Roark's {TRACES_PATH} failed ({what}); retrying")
-                if self._stop.wait(wait):
-                    continue  # shutting down: one last immediate try
-                delay = min(delay * 2, 4.0)
-
-        def _done(self, n: int, ok: bool):
-            c = self._counters
-            with c.lock:
-                if ok:
-                    c.exported += n
-                    c.batches_ok += 1
-                else:
-                    c.failed += n
-                    c.batches_failed += 1
-            return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
-
-        def stop_retrying(self) -> None:
-            self._stop.set()
-
-        def shutdown(self) -> None:
-            self._stop.set()
-
-        def force_flush(self, timeout_millis: int = 30000) -> bool:
-            return True
-
-    return RoarkSpanExporter
-
-
-#: Attributes that identify, never carry words: left as they are (routing and linking depend on them).
-_UNREDACTED_ATTRIBUTES = frozenset({CONVERSATION_ID_ATTR, "pipecat_roark.link"})
-
-
-class _RedactedSpan:
-    """A finished span as the exporter sends it: the SDK's span, with its text redacted.
-
-    The SDK's own span (which the app never sees: it is the call's) is left
-    untouched; the OTLP encoder reads everything else through to it.
-    """
-
-    __slots__ = ("_span", "attributes", "events", "status")
-
-    def __init__(self, span: Any, attributes: Any, events: Any, status: Any):
-        self._span = span
-        self.attributes = attributes
-        self.events = events
-        self.status = status
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._span, name)
-
-
-def _redact_attributes(attributes: Any, redactor: Any, on_failure: Any) -> Any:
-    if not attributes:
-        return attributes
-    return {k: v if k in _UNREDACTED_ATTRIBUTES else redactor.attribute(v, on_failure) for k, v in attributes.items()}
-
-
-def _redacted_span(span: Any, redactor: Any, on_failure: Any) -> _RedactedSpan:
-    """``redact=`` applied to a span's string attributes, its events' attributes and its status message."""
-    from opentelemetry.sdk.trace import Event
-    from opentelemetry.trace import Status
-
-    events = tuple(
-        Event(e.name, _redact_attributes(e.attributes, redactor, on_failure), e.timestamp) for e in (span.events or ())
-    )
-    status = span.status
-    if status is not None and status.description:
-        status = Status(status.status_code, redactor.text(status.description, on_failure))
-    return _RedactedSpan(span, _redact_attributes(span.attributes, redactor, on_failure), events, status)
-
-
-def _make_processor_class():
-    from opentelemetry.sdk.trace import SpanProcessor
-
-    class CallSpanProcessor(SpanProcessor):
-        """Counts, notices the conversation root ending, forwards to the batch processor."""
-
-        def __init__(self, inner: Any, call: "CallTracing"):
-            self._inner = inner
-            self._call = call
-
-        def on_start(self, span, parent_context=None) -> None:
-            try:
-                c = self._call.counters
-                with c.lock:
-                    c.started += 1
-                    c.open += 1
-                self._inner.on_start(span, parent_context=parent_context)
-            except Exception:
-                pass
-
-        def _on_ending(self, span) -> None:
-            try:
-                hook = getattr(self._inner, "_on_ending", None)
-                if hook is not None:
-                    hook(span)
-            except Exception:
-                pass
-
-        def on_end(self, span) -> None:
-            try:
-                call = self._call
-                c = call.counters
-                with c.lock:
-                    c.open -= 1
-                    c.ended += 1
-                    late = call.closed
-                    if late:
-                        c.late += 1
-                if not late:
-                    self._inner.on_end(span)
-                call._span_ended(span)
-            except Exception:
-                pass
-
-        def shutdown(self) -> None:
-            self._inner.shutdown()
-
-        def force_flush(self, timeout_millis: int = 30000) -> bool:
-            return self._inner.force_flush(timeout_millis)
-
-    return CallSpanProcessor
-
-
-# --------------------------------------------------------------------------- #
-# One call
-# --------------------------------------------------------------------------- #
 
 
 class CallTracing:
@@ -930,47 +381,6 @@ class CallTracing:
         t = self._closer
         if t is not None:
             t.join(timeout)
-
-
-_EXPORTER_CLASS: Any = None
-_PROCESSOR_CLASS: Any = None
-
-
-def _exporter_class():
-    global _EXPORTER_CLASS
-    if _EXPORTER_CLASS is None:
-        _EXPORTER_CLASS = _make_exporter_class()
-    return _EXPORTER_CLASS
-
-
-def _processor_class():
-    global _PROCESSOR_CLASS
-    if _PROCESSOR_CLASS is None:
-        _PROCESSOR_CLASS = _make_processor_class()
-    return _PROCESSOR_CLASS
-
-
-def _register_atexit() -> None:
-    with _ROUTER.lock:
-        if _ROUTER.atexit_registered:
-            return
-        _ROUTER.atexit_registered = True
-    atexit.register(_flush_all_at_exit)
-
-
-def _flush_all_at_exit() -> None:
-    """The process is exiting: give unfinished calls a bounded last chance."""
-    with _ROUTER.lock:
-        calls = list(dict.fromkeys(list(_ROUTER.by_call_id.values()) + list(_ROUTER.by_trace_id.values())))
-    if not calls:
-        return
-    for call in calls:
-        call._root_ended.set()  # nothing will end it any more
-        call._quiet.set()
-        call._start_closer()
-    deadline = time.monotonic() + EXIT_FLUSH_SECS
-    for call in calls:
-        call.join(max(0.0, deadline - time.monotonic()))
 
 
 __all__ = ["CallTracing", "INSTALL_HINT", "TRACES_PATH", "missing_extra"]
