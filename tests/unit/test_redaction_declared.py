@@ -59,7 +59,7 @@ class _Ended(CallEnded):
 
 
 def test_a_new_extension_is_redacted_by_declaring_it_only(monkeypatch):
-    import pipecat_roark.redaction as redaction
+    import pipecat_roark.redaction_payloads as redaction
 
     monkeypatch.setattr(redaction, "CallEnded", _Ended)
     wire = _Ended(pipecat_call_id="c", event_timestamp="t", call_ended_at="t", call_ended_reason="r",
