@@ -534,9 +534,9 @@ def _area(inner: str) -> str:
         return "turn edges (Timeline searches)"
     if module in ("recorder.py", "tracks.py", "timeline.py"):
         return "capture per frame (recorder, Tracks, Track)"
-    if module == "spool.py":
+    if module in ("spool.py", "delivery_spool.py"):
         return "disk spool (journal, files; its thread)"
-    if module in ("delivery.py", "client.py", "retry.py"):
+    if module in ("delivery.py", "delivery_finish.py", "client.py", "retry.py"):
         return "uploads and events (HTTP)"
     return "observer and call state"
 

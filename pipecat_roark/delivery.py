@@ -292,12 +292,6 @@ class CallDelivery(DeliveryFinish, DeliverySpool):
             self._log.error(f"{failure.describe()}: refused by Roark{advice(failure.status)}")
 
 
-async def _wait(task: asyncio.Task, timeout: float) -> None:
-    if timeout <= 0:
-        return
-    await asyncio.wait([task], timeout=timeout)
-
-
 def _consume_exception(task: asyncio.Task) -> None:
     if not task.cancelled():
         task.exception()
