@@ -92,6 +92,8 @@ from .tracing import CallTracing
 _DEDUPE_SIZE = 512
 
 
+# The mixins go before BaseObserver: their hooks (on_pipeline_started, cleanup)
+# override Pipecat's, and cleanup's super() still reaches BaseObject's.
 class RoarkObserver(ObserverAPI, ObserverLifecycle, ObserverEvents, ObserverWarnings, BaseObserver):
     """Captures one Pipecat call and ships it to Roark.
 
