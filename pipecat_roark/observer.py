@@ -12,13 +12,26 @@ heard words, interruptions, the end), and this observer for what never
 passes the recorder or needs no place: transcriptions, tools, metrics,
 errors. Without the recorder, the observer feeds the speaking frames too
 (positions are then unknown, and the words are the ones generated).
+
+:class:`RoarkObserver` is one object to the app, but only its constructor
+and the frame path live here, where the per-frame cost is plain to see; the
+rest is mixed in from a module per concern:
+
+- :mod:`pipecat_roark.observer_api`: what the app calls (properties,
+  ``add_extension``, ``allow_audio`` / ``discard_audio``, ``event``,
+  ``aflush``);
+- :mod:`pipecat_roark.observer_lifecycle`: Pipecat's pipeline-started and
+  cleanup hooks, and how the observer ends the call;
+- :mod:`pipecat_roark.observer_events`: the app's event handlers;
+- :mod:`pipecat_roark.observer_warnings`: the once-per-call warnings about
+  the wiring;
+- :mod:`pipecat_roark.observer_frames`: which frames are looked at, on the
+  installed Pipecat.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
-import time
 from collections import OrderedDict
 from typing import Any, Optional
 
@@ -35,39 +48,17 @@ from pipecat.frames.frames import (
     InterruptionFrame,
     LLMFullResponseStartFrame,
     MetricsFrame,
-    SpeechOutputAudioRawFrame,
     StartFrame,
     StopFrame,
     TranscriptionFrame,
-    TTSAudioRawFrame,
     TTSTextFrame,
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
 )
 from pipecat.observers.base_observer import BaseObserver, FramePushed
-
-try:  # Pipecat >= 1.x: services announce themselves (speech-to-speech or not)
-    from pipecat.frames.frames import LLMServiceMetadataFrame
-except ImportError:  # 0.0.10x
-    LLMServiceMetadataFrame = None  # type: ignore[assignment,misc]
-try:  # Pipecat >= 1.13: backchannels, tools run by a backend worker
-    from pipecat.frames.frames import (
-        ExternalFunctionCallCancelFrame,
-        ExternalFunctionCallInProgressFrame,
-        ExternalFunctionCallResultFrame,
-        UserBackchannelFrame,
-    )
-
-    _NEW_FRAMES: tuple = (UserBackchannelFrame, ExternalFunctionCallInProgressFrame,
-                          ExternalFunctionCallResultFrame, ExternalFunctionCallCancelFrame)
-except ImportError:  # older Pipecat: these frames do not exist
-    ExternalFunctionCallCancelFrame = ExternalFunctionCallInProgressFrame = None  # type: ignore[assignment,misc]
-    ExternalFunctionCallResultFrame = UserBackchannelFrame = None  # type: ignore[assignment,misc]
-    _NEW_FRAMES = ()
 from pipecat.processors.audio.audio_buffer_processor import AudioBufferProcessor
 from pipecat.processors.frame_processor import FrameDirection
 
-from ._compat import start_field
 from .capture import Capture, end_reason
 from .callpolicy import CallPolicy
 from .capture_control import CaptureControl
@@ -77,98 +68,33 @@ from .config import check_unknown_kwargs, observer_argument_names  # issue 13: r
 from .delivery import CallDelivery
 from .call_outcome import CallOutcomeExtension, check_end_status  # issue 14: outcome, telephony, events, cost
 from .prices import build_prices
-from .metrics import is_initial_zero_frame, kind_from_name, to_records
+from .metrics import is_initial_zero_frame, to_records
+from .observer_api import ObserverAPI
+from .observer_events import EVENTS, ObserverEvents
+from .observer_frames import (  # module globals here, as before: the frame path reads them at no extra cost
+    _NEW_FRAMES, _OBSERVED, _RESULT_CARRIES_ERROR, _S2S_AUDIO, _S2S_OBSERVED, _SUPPORTS_FIRST_PUSH, _TOOL_ERROR_PREFIX,
+    ExternalFunctionCallCancelFrame, ExternalFunctionCallInProgressFrame, ExternalFunctionCallResultFrame,
+    LLMServiceMetadataFrame, UserBackchannelFrame, _class_kind, _service_kind, _tool_timeout_secs,
+)
+from .observer_lifecycle import ObserverLifecycle
+from .observer_warnings import ObserverWarnings
 from .policy import DEFAULT_DEFER_MAX_BYTES, SAMPLING_COUNTS
 from .recorder import AudioTap, RoarkAudioRecorder
-from .session import EVENT_HANDLER_GRACE_SECS, CallLog, CallSession
+from .session import CallLog, CallSession
 from .spool import DEFAULT_MAX_BYTES as DEFAULT_SPOOL_MAX_BYTES
 from .spool import Spool
 from .text import clean_text
 from .tracing import CallTracing
 
-_OBSERVED = (
-    StartFrame,
-    TranscriptionFrame,
-    FunctionCallInProgressFrame,
-    FunctionCallResultFrame,
-    FunctionCallCancelFrame,
-    MetricsFrame,
-    ErrorFrame,  # travels upstream
-    # Only used when the recorder is not in the pipeline:
-    UserStartedSpeakingFrame,
-    UserStoppedSpeakingFrame,
-    BotStartedSpeakingFrame,
-    BotStoppedSpeakingFrame,
-    TTSTextFrame,
-    AggregatedTextFrame,  # Pipecat >= 1.13: the segment a TTS speaks for a BotBackchannelFrame
-    InterruptionFrame,
-    EndFrame,
-    CancelFrame,
-    StopFrame,
-) + ((LLMServiceMetadataFrame,) if LLMServiceMetadataFrame is not None else ()) + _NEW_FRAMES
-#: Looked at once a speech-to-speech service is seen (its text runs ahead of its audio).
-_S2S_OBSERVED = (TTSAudioRawFrame, SpeechOutputAudioRawFrame, LLMFullResponseStartFrame)
-#: A speech-to-speech service's audio: TTS-like (OpenAI Realtime) or one continuous stream (OpenAI Live).
-_S2S_AUDIO = (TTSAudioRawFrame, SpeechOutputAudioRawFrame)
-_SUPPORTS_FIRST_PUSH = "observe_every_push" in inspect.signature(BaseObserver.__init__).parameters
+# Imported from here by others, and so kept importable from here: RoarkObserver,
+# EVENTS and CallLog (tests), _SUPPORTS_FIRST_PUSH (benchmarks/overhead.py).
+
 _DEDUPE_SIZE = 512
-#: Events user code can subscribe to with ``@roark.event_handler(name)``.
-EVENTS = ("on_turn_completed", "on_metrics", "on_tool_completed", "on_error", "on_call_ended")
-_TOOL_ERROR_PREFIX = "Error executing function call ["
-# Pipecat >= 1.9 settles a tool whose handler raised with a result carrying
-# the error; before, the ErrorFrame is all there is.
-_RESULT_CARRIES_ERROR = "error" in getattr(FunctionCallResultFrame, "__dataclass_fields__", {})
-_KIND_BY_CLASS: dict[type, str] = {}
 
 
-def _service_kind(source: Any) -> Optional[str]:
-    """stt / llm / tts for a Pipecat service (what its TTFB and processing times belong to).
-
-    By class, else by the processor's name (not cached: two processors of
-    one class can have different names).
-    """
-    kind = _class_kind(source)
-    return kind if kind is not None else kind_from_name(getattr(source, "name", None))
-
-
-def _class_kind(source: Any) -> Optional[str]:
-    """stt / llm / tts when ``source`` is an instance of Pipecat's service classes (cached per class)."""
-    cls = type(source)
-    kind = _KIND_BY_CLASS.get(cls, "?")
-    if kind == "?":
-        kind = None
-        try:
-            from pipecat.services.llm_service import LLMService
-            from pipecat.services.stt_service import STTService
-            from pipecat.services.tts_service import TTSService
-
-            for base, k in ((STTService, "stt"), (LLMService, "llm"), (TTSService, "tts")):
-                if isinstance(source, base):
-                    kind = k
-                    break
-        except Exception:
-            pass
-        if len(_KIND_BY_CLASS) < 256:
-            _KIND_BY_CLASS[cls] = kind
-    return kind
-
-
-def _start_flag(frame: Any, name: str) -> Optional[bool]:
-    value = start_field(frame, name)
-    return None if value is None else bool(value)
-
-
-def _tool_timeout_secs(llm: Any, name: Any) -> Optional[float]:
-    """The timeout Pipecat applies to a tool of this LLM service (best effort)."""
-    try:
-        item = getattr(llm, "_functions", {}).get(name) or getattr(llm, "_functions", {}).get(None)
-        secs = getattr(item, "timeout_secs", None) or getattr(llm, "_function_call_timeout_secs", None)
-        return float(secs) if secs else None
-    except Exception:
-        return None
-
-
-class RoarkObserver(BaseObserver):
+# The mixins go before BaseObserver: their hooks (on_pipeline_started, cleanup)
+# override Pipecat's, and cleanup's super() still reaches BaseObject's.
+class RoarkObserver(ObserverAPI, ObserverLifecycle, ObserverEvents, ObserverWarnings, BaseObserver):
     """Captures one Pipecat call and ships it to Roark.
 
     Create one per call, pass it to ``PipelineWorker(observers=[...])`` and
@@ -311,126 +237,11 @@ class RoarkObserver(BaseObserver):
             self._control = self.add_extension(CaptureControl(self._session, self._policy, self._capture,
                                                               lambda: self._capture._clock or self._clock))
 
-    # -- public API --------------------------------------------------------
-
-    @property
-    def pipecat_call_id(self) -> str:
-        """The id sent with every request of this call."""
-        return self._call_id
-
-    @property
-    def audio_processor(self) -> AudioBufferProcessor:
-        """Put this right after ``transport.output()`` in the pipeline."""
-        return self._processor
-
-    @property
-    def enabled(self) -> bool:
-        return self._enabled
-
-    @property
-    def session(self) -> CallSession:
-        """The call's owner (its state, edges, events and delivery)."""
-        return self._session
-
-    def add_extension(self, ext: Any) -> Any:
-        """Plug a :class:`~pipecat_roark.session.CallExtension` into this call (before it starts)."""
-        self._session.extensions.append(ext)
-        frames = tuple(getattr(ext, "frames", ()) or ())
-        if frames:
-            self._ext_frames = tuple(dict.fromkeys(self._ext_frames + frames))
-            self._observe_also(self._ext_frames)
-        return ext
-
-    def _observe_also(self, frames: tuple) -> None:
-        self._observed = tuple(dict.fromkeys(self._observed + frames))
-        self._wanted = {}
-
-    def allow_audio(self) -> int:
-        """The caller consented (``defer_audio=True``): the recording held so far, and the rest, goes to Roark.
-
-        Returns the number of held chunks released. Call it before the call ends.
-        """
-        try:
-            return self._control.allow_audio() if self._control is not None else 0
-        except Exception:
-            self._log.exception("allow_audio() failed")
-            return 0
-
-    def discard_audio(self) -> int:
-        """The caller refused: every byte of this call's audio not yet sent is dropped, and no more is recorded.
-
-        Works with or without ``defer_audio`` (without it, chunks already
-        uploaded have left). call-ended then says ``audioConsent``. Returns
-        the bytes freed from the consent buffer.
-        """
-        try:
-            return self._control.discard_audio() if self._control is not None else 0
-        except Exception:
-            self._log.exception("discard_audio() failed")
-            return 0
-
-    @property
-    def delivery_stats(self):
-        return self._delivery.stats
-
     def _new_client(self) -> RoarkClient:
         s = self._settings
         return RoarkClient(s.base_url, s.headers, s.request_timeout_secs)
 
-    async def aflush(self, reason: str = "flushed", status: Optional[str] = None) -> bool:
-        """Finalize the call now (idempotent). For transports that end without an EndFrame.
-
-        ``status``: the call's ``callEndedStatus`` (one of
-        :data:`pipecat_roark.outcome.END_STATUSES`; it wins over what was
-        seen). The recording's tail is handed on first (to Roark and to the
-        ``on_audio_data`` handlers). Returns True once call-ended has been
-        delivered; waits at most ``finalize_timeout_secs``.
-        """
-        status = check_end_status(status)  # a wrong status fails in the caller's code
-        if not self._enabled:
-            return False
-        reason = clean_text(reason, 500) or "flushed"  # whatever was passed: a call must still end
-        self._outcome.flush(reason, status)
-        try:
-            await self._end_here(reason)
-        except Exception:
-            self._log.exception("error while flushing")
-        return await self._session.wait_final(self._settings.finalize_timeout_secs)
-
-    async def event(self, name: str, data: Optional[dict[str, Any]] = None) -> bool:
-        """Put the app's own event (a transfer, a handoff, a guardrail hit...) on the call's timeline.
-
-        Sent in call-ended's ``events`` with its offset on the recording.
-        ``data``: a dict of JSON values. Raises ValueError / TypeError for a
-        bad name or data; returns False when the call has already ended.
-        """
-        return self.event_nowait(name, data)
-
-    def event_nowait(self, name: str, data: Optional[dict[str, Any]] = None) -> bool:
-        """:meth:`event` for synchronous code (an event handler, a callback)."""
-        if not self._enabled:
-            self._outcome.check_event(name, data)  # the same answer to bad input, recorded or not
-            return False
-        return self._outcome.user_event(name, data)
-
-    # -- BaseObserver ------------------------------------------------------
-
-    async def on_pipeline_started(self):
-        if not self._enabled or self._session.started:
-            return
-        try:
-            if not self._capture.started:
-                # StartFrame has been through every processor: the recorder
-                # is not among them. Capture what we can without it.
-                now_ns = self._now_ns() or 0
-                self._session.start(now_ns, time.time() - now_ns / 1e9)
-                self._warn_once(
-                    "no-processor",
-                    "roark.audio_processor is not in the pipeline, so there is no recording and the words are "
-                    "taken as generated; put it right after transport.output()",
-                )
-        except Exception:
-            self._log.exception("error at pipeline start")
+    # -- BaseObserver (its other hooks: observer_lifecycle.py) -------------
 
     async def on_push_frame(self, data: FramePushed):
         frame = data.frame
@@ -456,46 +267,6 @@ class RoarkObserver(BaseObserver):
             if name not in self._warned:  # once per frame type: no log storm
                 self._warned.add(name)
                 self._log.exception(f"error handling {name}; the call continues")
-
-    async def cleanup(self):
-        """Always awaited by Pipecat at teardown: the last chance to deliver."""
-        try:
-            # BaseObject waits for running event handlers without a limit: a
-            # user's handler must not hold the shutdown hostage.
-            await asyncio.wait_for(super().cleanup(), EVENT_HANDLER_GRACE_SECS)
-        except (asyncio.TimeoutError, Exception):
-            pass
-        if not self._enabled:
-            return
-        try:
-            await self._end_here(self._fallback_reason or "pipeline-finished")
-        except Exception:
-            self._log.exception("error while finalizing at teardown")
-        if self._tracing is not None:
-            self._tracing.call_finished()  # closes once Pipecat ends the conversation span
-        ok = await self._session.wait_final(self._settings.finalize_timeout_secs)
-        if self._policy is not None:
-            self._policy.close()  # the call's log collector leaves the shared sink (idempotent)
-        await self._wait_for_handlers()
-        return ok
-
-    async def _end_here(self, reason: str) -> None:
-        """End the call from the observer's side: through the recorder when it runs (its tail first)."""
-        if self._session.ended:
-            return
-        if self._capture.started:
-            await self._recorder.finish(reason)
-        if not self._session.ended:
-            self._session.end(self._now_ns(), reason)
-
-    def _now_ns(self) -> Optional[int]:
-        now = self._capture.now_ns()
-        if now is None and self._clock is not None:
-            try:
-                now = self._clock.get_time()
-            except Exception:
-                now = None
-        return now
 
     # -- frames seen by the observer ----------------------------------------
 
@@ -592,6 +363,10 @@ class RoarkObserver(BaseObserver):
         if _S2S_OBSERVED[0] not in self._observed:
             self._observe_also(_S2S_OBSERVED)
 
+    def _observe_also(self, frames: tuple) -> None:
+        self._observed = tuple(dict.fromkeys(self._observed + frames))
+        self._wanted = {}
+
     def _handle_without_recorder(self, frame: Any, data: FramePushed) -> None:
         """Degraded capture when the recorder is missing: words as generated, times as pushed."""
         t = data.timestamp
@@ -619,22 +394,7 @@ class RoarkObserver(BaseObserver):
             if isinstance(frame, (CancelFrame, StopFrame)):
                 session.end(t, self._fallback_reason, hurry=isinstance(frame, CancelFrame))
 
-    # -- metrics, errors, events ----------------------------------------------
-
-    def _check_metrics_enabled(self, frame: Any) -> None:
-        metrics, usage = _start_flag(frame, "enable_metrics"), _start_flag(frame, "enable_usage_metrics")
-        if metrics is False:
-            self._warn_once(
-                "metrics-off",
-                "Pipecat metrics are off, so Roark gets no per-service TTFB, token or character counts: "
-                "pass PipelineParams(enable_metrics=True, enable_usage_metrics=True)",
-            )
-        elif metrics and usage is False:
-            self._warn_once(
-                "usage-metrics-off",
-                "Pipecat usage metrics are off, so Roark gets no token or character counts: "
-                "pass PipelineParams(enable_usage_metrics=True)",
-            )
+    # -- metrics, errors ------------------------------------------------------
 
     def _on_metrics(self, frame: Any, data: FramePushed) -> None:
         items = getattr(frame, "data", None) or []
@@ -655,57 +415,3 @@ class RoarkObserver(BaseObserver):
             # sends no result for it at all.
             name, _, detail = message[len(_TOOL_ERROR_PREFIX):].partition("]")
             self._session.tool_failed(t, name, detail.lstrip(": ") or message, final=not _RESULT_CARRIES_ERROR)
-
-    def _has_handlers(self, name: str) -> bool:
-        handler = self._event_handlers.get(name)
-        return bool(handler is not None and handler.handlers)
-
-    def _fire(self, name: str, *args: Any) -> None:
-        """Hand an event to the user's handlers without ever waiting on them."""
-        if not self._has_handlers(name):
-            return
-        try:
-            task = asyncio.get_running_loop().create_task(self._call_event_handler(name, *args))
-            self._fire_tasks.add(task)
-            task.add_done_callback(self._fire_tasks.discard)
-        except Exception:
-            self._log.exception(f"could not run {name} handlers")
-
-    async def _wait_for_handlers(self) -> None:
-        """Give the handlers of the last events (on_call_ended) a bounded chance to run."""
-        try:
-            await asyncio.sleep(0)  # let queued _call_event_handler tasks start theirs
-            pending = list(self._fire_tasks) + [
-                entry[1] for entry in list(getattr(self, "_event_tasks", ()))
-                if isinstance(entry, tuple) and len(entry) == 2
-            ]
-            pending = [t for t in pending if not t.done() and t is not asyncio.current_task()]
-            if pending:
-                await asyncio.wait(pending, timeout=EVENT_HANDLER_GRACE_SECS)
-        except Exception:
-            pass
-
-    # -- wiring feedback (called by the recorder) ----------------------------
-
-    def _auto_registered(self) -> None:
-        self._warn_once(
-            "auto-registered",
-            "RoarkObserver was not registered with the pipeline, so roark.audio_processor registered it; "
-            "pass it as PipelineWorker(pipeline, observers=[roark]) (PipelineParams(observers=...) is ignored on Pipecat 1.x)",
-        )
-
-    def _wiring_unverified(self) -> None:
-        self._log.debug("could not check that the observer is registered with the worker")
-
-    def _redaction_failed(self, reason: str) -> None:
-        """A ``redact=`` rule failed on some text (replaced, never sent as it was). No text in the log."""
-        self._warn_once(
-            "redaction-failed",
-            f"redaction failed ({reason}); the text it was given was sent as \"[REDACTION FAILED]\" instead. "
-            "Fix the redact= rule (it must take a str and return a str without raising)",
-        )
-
-    def _warn_once(self, key: str, msg: str) -> None:
-        if key not in self._warned:
-            self._warned.add(key)
-            self._log.warning(msg)
