@@ -23,7 +23,9 @@ A component whose model has no price is ``unknown`` with no ``usd``; the
 call's total is then the sum of what is known and ``complete`` is False.
 
 Computing with ``genai-prices`` loads its data (~0.2 s of CPU the first
-time): :func:`start_warm_up` does that once per process, in a thread.
+time): :func:`start_warm_up` does that once per process, in a thread, as a
+call starts, so that :func:`call_cost` at its end, on the event loop, finds
+it loaded.
 """
 
 from __future__ import annotations

@@ -236,7 +236,15 @@ def test_price_list_loaded_by_the_host_is_not_loaded_again(monkeypatch):
 
     monkeypatch.setattr(cost, "_warm_up_started", False)
     cost.warm_up()  # e.g. at the host's startup; True or False whether genai-prices is installed
-    started: list[object] = []
-    monkeypatch.setattr(cost.threading, "Thread", lambda *a, **k: started.append(k))
+    started: list[dict] = []
+
+    class CountingThread:
+        def __init__(self, *args, **kwargs) -> None:
+            started.append(kwargs)
+
+        def start(self) -> None:
+            pass
+
+    monkeypatch.setattr(cost.threading, "Thread", CountingThread)
     cost.start_warm_up()
     assert started == []
